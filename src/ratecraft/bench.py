@@ -1,0 +1,420 @@
+"""The benchmark runner behind ``ratecraft bench`` and ``ratecraft demo``.
+
+:func:`run_bench` fits, encodes, decodes and scores every input × codec × setting and returns one
+plain ``dict`` per run; :func:`markdown_table` renders them and :func:`records_to_json` writes
+them. Lossless-only codecs run once, losslessly; lossy codecs run at every lossy setting.
+
+Every run decodes its own container. A lossless run must reproduce the input bit for bit and a
+``max_error`` run must stay within its bound; otherwise the run is a *failure*. A codec that
+refuses the input (a :class:`~ratecraft.errors.BadInputError` from ``fit``/``encode``, e.g.
+NaN for a lossless integer codec) is recorded as *refused* with its reason, not as a failure.
+
+Record keys (``None`` where a value does not apply)::
+
+    input kind shape dtype codec setting lossless target_ratio target_max_error
+    status ("ok" | "refused" | "failed") error
+    raw_bytes container_bytes n_samples ratio bits_per_sample est_bits_per_sample
+    fit_seconds encode_seconds decode_seconds encode_samples_per_s decode_samples_per_s
+    bit_exact budget_met
+    sndr_db prd_percent max_abs_error                 (recordings and tables)
+    spike_f1 spike_window_sndr_db lfp_band_error      (recordings)
+    spike_f1_truth                                    (recordings with simulator ground truth)
+    family_nmse {family: nmse} nmse_mean               (tables)
+
+``ratio`` is raw bytes / container bytes (headers included); a *sample* is one stored value
+(channels × time, or samples × features). Encode throughput covers ``encode`` only; the time
+spent in ``fit`` (rate control) is ``fit_seconds``. JSON has no infinity and no NaN: in
+:func:`records_to_json` ±inf becomes ±1e308 (an exact reconstruction has ``sndr_db`` 1e308)
+and NaN becomes ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ratecraft.codecs import Budget, available_codecs, decode, get_codec
+from ratecraft.codecs.base import as_block, codec_class
+from ratecraft.data.types import Data, FeatureTable, Recording
+from ratecraft.errors import BadInputError
+
+log = logging.getLogger(__name__)
+
+JSON_INF = 1e308
+LOSSLESS = Budget(lossless=True)
+
+Settings = Sequence[Budget] | Mapping[str, Sequence[Budget]]
+ResultHook = Callable[[dict[str, Any], Data, Data | None], None]
+
+
+def setting_label(budget: Budget) -> str:
+    """``lossless``, ``ratio=10`` or ``max_error=2``."""
+    return budget.describe()
+
+
+def runs_for_codec(codec: str, settings: Sequence[Budget]) -> list[Budget]:
+    """Budgets ``codec`` runs at: lossless once for lossless-only codecs, else each lossy one.
+
+    A lossy-capable codec also runs losslessly when ``settings`` holds an explicit lossless
+    budget.
+    """
+    if not codec_class(codec).supports_lossy:
+        return [LOSSLESS]
+    return list(dict.fromkeys(settings))
+
+
+def plan(
+    inputs: Sequence[tuple[str, Data]], codecs: Sequence[str], settings: Settings
+) -> list[tuple[str, Data, str, Budget]]:
+    """Every (input name, data, codec, budget) :func:`run_bench` will run, in order."""
+    out = []
+    for name, data in inputs:
+        budgets = settings.get(name, ()) if isinstance(settings, Mapping) else settings
+        for codec in codecs:
+            for budget in runs_for_codec(codec, budgets):
+                out.append((name, data, codec, budget))
+    return out
+
+
+def run_bench(
+    inputs: Sequence[tuple[str, Data]],
+    codecs: Sequence[str] | None = None,
+    settings: Settings = (),
+    *,
+    truths: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    on_result: ResultHook | None = None,
+) -> list[dict[str, Any]]:
+    """Run every input × codec × setting; returns one record per run (see the module doc).
+
+    ``codecs`` defaults to every registered codec. ``settings`` is a list of budgets for all
+    inputs, or a mapping from input name to its own list. ``truths`` maps an input name to its
+    simulator :class:`~ratecraft.data.synthetic.SpikeTruth` for ``spike_f1_truth``.
+    ``on_result(record, original, reconstruction)`` sees every run (reconstruction ``None``
+    when there is none), e.g. to keep one for a plot. ``progress`` shows a Rich progress bar on
+    stderr.
+    """
+    names = list(codecs) if codecs is not None else available_codecs()
+    for name in names:
+        codec_class(name)  # unknown names fail before any run
+    runs = plan(inputs, names, settings)
+    truths = truths or {}
+    records: list[dict[str, Any]] = []
+
+    def one(name: str, data: Data, codec: str, budget: Budget) -> None:
+        record, recon = run_one(name, data, codec, budget, truth=truths.get(name))
+        records.append(record)
+        if on_result is not None:
+            on_result(record, data, recon)
+
+    if not progress:
+        for run in runs:
+            one(*run)
+        return records
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(file=sys.stderr)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("bench", total=len(runs))
+        for run in runs:
+            bar.update(task, description=f"{run[0]} · {run[2]} · {setting_label(run[3])}")
+            one(*run)
+            bar.advance(task)
+    return records
+
+
+def _empty_record(name: str, data: Data, codec: str, budget: Budget) -> dict[str, Any]:
+    block = as_block(data)
+    table = isinstance(data, FeatureTable)
+    return {
+        "input": name,
+        "kind": "table" if table else "recording",
+        "shape": list(data.values.shape if table else data.samples.shape),
+        "dtype": block.dtype.name,
+        "codec": codec,
+        "setting": setting_label(budget),
+        "lossless": bool(budget.lossless),
+        "target_ratio": budget.ratio,
+        "target_max_error": budget.max_error,
+        "status": "ok",
+        "error": None,
+        "raw_bytes": int(block.nbytes),
+        "container_bytes": None,
+        "n_samples": int(block.size),
+        "ratio": None,
+        "bits_per_sample": None,
+        "est_bits_per_sample": None,
+        "fit_seconds": None,
+        "encode_seconds": None,
+        "decode_seconds": None,
+        "encode_samples_per_s": None,
+        "decode_samples_per_s": None,
+        "bit_exact": None,
+        "budget_met": None,
+        "sndr_db": None,
+        "prd_percent": None,
+        "max_abs_error": None,
+        "spike_f1": None,
+        "spike_window_sndr_db": None,
+        "lfp_band_error": None,
+        "spike_f1_truth": None,
+        "family_nmse": None,
+        "nmse_mean": None,
+    }
+
+
+def run_one(
+    name: str, data: Data, codec: str, budget: Budget, *, truth: Any = None
+) -> tuple[dict[str, Any], Data | None]:
+    """Fit, encode, decode and score one run; returns its record and the reconstruction."""
+    record = _empty_record(name, data, codec, budget)
+    try:
+        start = time.perf_counter()
+        fitted = get_codec(codec).fit(data, budget)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        blob, stats = fitted.encode_with_stats(data)
+        enc_s = time.perf_counter() - start
+    except BadInputError as exc:
+        record.update(status="refused", error=_one_line(exc))
+        log.info("%s / %s / %s refused: %s", name, codec, record["setting"], record["error"])
+        return record, None
+    except Exception as exc:
+        return _failed(record, "encode", exc), None
+    n = stats.n_samples
+    record.update(
+        container_bytes=stats.container_bytes,
+        ratio=stats.ratio,
+        bits_per_sample=stats.bits_per_sample,
+        est_bits_per_sample=stats.estimated_bits_per_sample,
+        fit_seconds=fit_s,
+        encode_seconds=enc_s,
+        encode_samples_per_s=n / max(enc_s, 1e-9),
+    )
+    try:
+        start = time.perf_counter()
+        recon = decode(blob)
+        dec_s = time.perf_counter() - start
+    except Exception as exc:  # our own container must decode: anything else is a failure
+        return _failed(record, "decode", exc), None
+    record.update(decode_seconds=dec_s, decode_samples_per_s=n / max(dec_s, 1e-9))
+    try:
+        record["bit_exact"] = bit_exact(data, recon)
+        record.update(_quality(data, recon, truth))
+    except Exception as exc:
+        return _failed(record, "scoring", exc), recon
+    _check_budget(record, budget)
+    return record, recon
+
+
+def _failed(record: dict[str, Any], stage: str, exc: BaseException) -> dict[str, Any]:
+    log.debug("%s / %s / %s failed in %s", record["input"], record["codec"], record["setting"],
+              stage, exc_info=exc)
+    record.update(status="failed", error=f"{stage}: {type(exc).__name__}: {_one_line(exc)}")
+    return record
+
+
+def _check_budget(record: dict[str, Any], budget: Budget) -> None:
+    if budget.lossless:
+        record["budget_met"] = bool(record["bit_exact"])
+        if not record["bit_exact"]:
+            record.update(status="failed", error="lossless round trip is not bit-exact")
+    elif budget.max_error is not None:
+        err = record["max_abs_error"]
+        met = err is not None and err <= budget.max_error * (1 + 1e-12) + 1e-300
+        record["budget_met"] = bool(met)
+        if not met:
+            record.update(status="failed",
+                          error=f"max abs error {err:.6g} exceeds the budget {budget.max_error:g}")
+    elif budget.ratio is not None:  # a target, not a promise: reported, never a failure
+        record["budget_met"] = bool(record["ratio"] >= budget.ratio)
+
+
+def bit_exact(original: Data, reconstructed: Data) -> bool:
+    """Same type, shape, dtype and bytes (NaN payloads included)."""
+    if type(original) is not type(reconstructed):
+        return False
+    a, b = as_block(original), as_block(reconstructed)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    return np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+
+
+def _quality(original: Data, recon: Data, truth: Any) -> dict[str, Any]:
+    if isinstance(original, Recording):
+        assert isinstance(recon, Recording)
+        from ratecraft.metrics import recording_quality, spike_f1_truth
+
+        out: dict[str, Any] = dict(
+            recording_quality(original.samples, recon.samples, original.sample_rate)
+        )
+        if truth is not None and _spike_band_fits(original.sample_rate):
+            per_channel = [truth.times_on_channel(c) for c in range(original.n_channels)]
+            scored = [t if t.size else None for t in per_channel]
+            out["spike_f1_truth"] = spike_f1_truth(scored, recon.samples, original.sample_rate)
+        return out
+    assert isinstance(original, FeatureTable) and isinstance(recon, FeatureTable)
+    from ratecraft.metrics import per_family_nmse
+
+    x = original.values.astype(np.float64)
+    y = recon.values.astype(np.float64)
+    families = list(original.families or ["all"] * original.n_features)
+    fam = per_family_nmse(x, y, families)
+    finite = [v for v in fam.values() if math.isfinite(v)]
+    valid = ~np.isnan(x)
+    return {
+        "sndr_db": table_sndr_db(x, y),
+        "prd_percent": None,
+        "max_abs_error": float(np.max(np.abs(x - y)[valid])) if valid.any() else None,
+        "family_nmse": fam,
+        "nmse_mean": float(np.mean(finite)) if finite else math.nan,
+    }
+
+
+def _spike_band_fits(fs: float) -> bool:
+    from ratecraft.metrics.spikes import spike_band_fits
+
+    return bool(spike_band_fits(fs))
+
+
+def table_sndr_db(x: np.ndarray, y: np.ndarray) -> float:
+    """SNDR (dB) of a samples × features table over the entries the original has (not NaN).
+
+    Signal power is taken about each feature's mean, as :func:`ratecraft.metrics.sndr_db` does
+    per channel; ``inf`` for an exact reconstruction, ``nan`` when the reconstruction is not
+    finite where the original is.
+    """
+    valid = ~np.isnan(x)
+    if not valid.any():
+        return math.nan
+    if not np.isfinite(y[valid]).all():
+        return math.nan
+    counts = valid.sum(axis=0)
+    means = np.where(valid, x, 0.0).sum(axis=0) / np.maximum(counts, 1)
+    power = float(np.sum(np.where(valid, x - means, 0.0) ** 2))
+    error = float(np.sum(np.where(valid, x - y, 0.0) ** 2))
+    if error == 0.0:
+        return math.inf
+    if power == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(power / error)
+
+
+def failures(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs that failed (crash, corrupt own output, lossless not bit-exact, max error exceeded)."""
+    return [r for r in records if r["status"] == "failed"]
+
+
+# ---- output ---------------------------------------------------------------------------------
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with ±inf → ±1e308 and NaN → None, recursively; numpy scalars become Python."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return JSON_INF if value > 0 else -JSON_INF
+    return value
+
+
+def records_to_json(records: Sequence[dict[str, Any]], *, indent: int = 2) -> str:
+    """The records as strict JSON text (no NaN/Infinity tokens)."""
+    return json.dumps(json_safe(list(records)), indent=indent, allow_nan=False) + "\n"
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _num(value: Any, fmt: str) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and math.isnan(value):
+        return "–"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return format(value, fmt)
+
+
+def _rate(value: Any) -> str:
+    if value is None:
+        return "–"
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:.3g}"
+
+
+def _family_text(fam: dict[str, float] | None) -> str:
+    if not fam:
+        return "–"
+    return " ".join(f"{k}={_num(v, '.2e')}" for k, v in fam.items())
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown_table(records: Sequence[dict[str, Any]]) -> str:
+    """A GitHub-flavoured markdown table of the records, one row per run.
+
+    Refused runs read ``n/a (refused: reason)`` and failed runs ``FAILED: reason``. The truth F1
+    column (spikes detected on the reconstruction against the simulator's spike times) appears
+    only when some record has it, the family NMSE column only when some input is a table.
+    """
+    has_truth = any(r.get("spike_f1_truth") is not None for r in records)
+    has_table = any(r.get("kind") == "table" for r in records)
+    header = ["input", "codec", "setting", "ratio", "bits/sample", "est. bits/sample", "SNDR dB",
+              "spike F1"]
+    if has_truth:
+        header.append("truth F1")
+    if has_table:
+        header.append("family NMSE")
+    header += ["encode samples/s", "decode samples/s", "bit-exact"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r in records:
+        row = [r["input"], r["codec"], r["setting"]]
+        if r["status"] == "refused":
+            row.append(f"n/a (refused: {r['error']})")
+            row += ["–"] * (len(header) - len(row))
+        else:
+            ratio = _num(r["ratio"], ".2f")
+            if r["status"] == "failed":
+                ratio = f"FAILED: {r['error']}" + (f" (ratio {ratio})" if r["ratio"] else "")
+            row += [
+                ratio,
+                _num(r["bits_per_sample"], ".3f"),
+                _num(r["est_bits_per_sample"], ".3f"),
+                _num(r["sndr_db"], ".1f"),
+                _num(r["spike_f1"], ".3f"),
+            ]
+            if has_truth:
+                row.append(_num(r.get("spike_f1_truth"), ".3f"))
+            if has_table:
+                row.append(_family_text(r.get("family_nmse")))
+            exact = r["bit_exact"]
+            row += [
+                _rate(r["encode_samples_per_s"]),
+                _rate(r["decode_samples_per_s"]),
+                "–" if exact is None else ("yes" if exact else "no"),
+            ]
+        lines.append("| " + " | ".join(_cell(str(c)) for c in row) + " |")
+    return "\n".join(lines) + "\n"

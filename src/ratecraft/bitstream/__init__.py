@@ -1,0 +1,1 @@
+"""Container format (.rcz) and entropy coding."""

@@ -1,0 +1,322 @@
+"""Integer linear prediction (DPCM) kernels, exact on every platform.
+
+Each channel is predicted per block of frames from its own past samples and, optionally, from
+a reference channel coded before it (the current and previous sample of that channel). The
+coefficients are fitted in floating point by the encoder but stored as integers with a fixed
+binary point, and prediction runs in 64-bit integer arithmetic, so encoder and decoder agree
+bit for bit. With ``step > 1`` the same loop becomes closed-loop near-lossless quantization:
+residuals are rounded to multiples of ``step`` and prediction runs on the reconstruction, so
+the error never exceeds ``step // 2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+COEF_SHIFT = 14
+ORDERS = (1, 2, 4, 8, 16, 32)
+N_CROSS = 2
+_COEF_BITS = 14.0  # rough cost of one stored coefficient, for order selection
+
+
+@njit(cache=True, nogil=True)
+def _gx(x, c, t):  # pragma: no cover - compiled
+    return float(x[c, t]) if t >= 0 else 0.0
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def gram_matrices(x, refidx, block, max_order):  # pragma: no cover - compiled
+    """Exact covariance (Gram) matrix of z = [x_t, y_t, y_{t-1}, x_{t-1}, ..., x_{t-P}] per block.
+
+    Only sums with one lag at zero are accumulated per sample (about 2P + 5 products); the rest
+    follow from S(i+1, j+1) = S(i, j) + (term entering at the block start) − (term leaving at
+    its end), so the least-squares fit is exact at the cost of an autocorrelation.
+    """
+    n_ch, n = x.shape
+    p = max_order
+    n_blocks = (n + block - 1) // block
+    w = p + 3
+    g = np.zeros((n_ch, n_blocks, w, w))
+    for c in prange(n_ch):
+        r = refidx[c]
+        xx = np.zeros((p + 1, p + 1))
+        xy = np.zeros((p + 1, 2))
+        for b in range(n_blocks):
+            t0 = b * block
+            t1 = min(n, t0 + block)
+            xx[:] = 0.0
+            xy[:] = 0.0
+            yy00 = 0.0
+            yy01 = 0.0
+            for t in range(t0, t1):
+                xt = float(x[c, t])
+                for j in range(p + 1):
+                    xx[0, j] += xt * _gx(x, c, t - j)
+                if r >= 0:
+                    y0 = float(x[r, t])
+                    y1 = _gx(x, r, t - 1)
+                    yy00 += y0 * y0
+                    yy01 += y0 * y1
+                    xy[0, 1] += xt * y1
+                    for j in range(p + 1):
+                        xy[j, 0] += y0 * _gx(x, c, t - j)
+            for i in range(p):
+                for j in range(i, p):
+                    xx[i + 1, j + 1] = (
+                        xx[i, j]
+                        + _gx(x, c, t0 - 1 - i) * _gx(x, c, t0 - 1 - j)
+                        - _gx(x, c, t1 - 1 - i) * _gx(x, c, t1 - 1 - j)
+                    )
+            for i in range(p + 1):
+                for j in range(i):
+                    xx[i, j] = xx[j, i]
+            yy11 = 0.0
+            if r >= 0:
+                yy11 = yy00 + _gx(x, r, t0 - 1) ** 2 - _gx(x, r, t1 - 1) ** 2
+                for i in range(p):
+                    xy[i + 1, 1] = (
+                        xy[i, 0]
+                        + _gx(x, c, t0 - 1 - i) * _gx(x, r, t0 - 1)
+                        - _gx(x, c, t1 - 1 - i) * _gx(x, r, t1 - 1)
+                    )
+            # scatter into z order: 0 -> x lag 0, 1 -> y lag 0, 2 -> y lag 1, 2 + j -> x lag j
+            for i in range(p + 1):
+                zi = 0 if i == 0 else 2 + i
+                for j in range(p + 1):
+                    zj = 0 if j == 0 else 2 + j
+                    g[c, b, zi, zj] = xx[i, j]
+                for a in range(2):
+                    g[c, b, zi, 1 + a] = xy[i, a]
+                    g[c, b, 1 + a, zi] = xy[i, a]
+            g[c, b, 1, 1] = yy00
+            g[c, b, 1, 2] = yy01
+            g[c, b, 2, 1] = yy01
+            g[c, b, 2, 2] = yy11
+    return g
+
+
+@njit(cache=True, nogil=True)
+def dpcm_encode(x, refidx, coefs, orders, cross, block, step, lo, hi):  # pragma: no cover
+    """Residual codes ``q`` and reconstruction ``rec`` of integer samples ``x``."""
+    n_ch, n = x.shape
+    q = np.empty((n_ch, n), dtype=np.int64)
+    rec = np.empty((n_ch, n), dtype=np.int64)
+    half = 1 << (COEF_SHIFT - 1)
+    hs = step // 2
+    for c in range(n_ch):
+        r = refidx[c]
+        for t in range(n):
+            b = t // block
+            p = orders[c, b]
+            acc = 0
+            k = 0
+            if cross[c, b]:
+                acc += coefs[c, b, 0] * rec[r, t]
+                if t >= 1:
+                    acc += coefs[c, b, 1] * rec[r, t - 1]
+                k = 2
+            top = min(p, t)
+            for j in range(1, top + 1):
+                acc += coefs[c, b, k + j - 1] * rec[c, t - j]
+            pred = (acc + half) >> COEF_SHIFT
+            pred = min(max(pred, lo), hi)
+            e = x[c, t] - pred
+            if step == 1:
+                qv = e
+            elif e >= 0:
+                qv = (e + hs) // step
+            else:
+                qv = -((-e + hs) // step)
+            v = min(max(pred + qv * step, lo), hi)
+            q[c, t] = qv
+            rec[c, t] = v
+    return q, rec
+
+
+@njit(cache=True, nogil=True)
+def dpcm_decode(q, refidx, coefs, orders, cross, block, step, lo, hi):  # pragma: no cover
+    """Inverse of :func:`dpcm_encode`: the reconstruction from residual codes."""
+    n_ch, n = q.shape
+    rec = np.empty((n_ch, n), dtype=np.int64)
+    half = 1 << (COEF_SHIFT - 1)
+    for c in range(n_ch):
+        r = refidx[c]
+        for t in range(n):
+            b = t // block
+            p = orders[c, b]
+            acc = 0
+            k = 0
+            if cross[c, b]:
+                acc += coefs[c, b, 0] * rec[r, t]
+                if t >= 1:
+                    acc += coefs[c, b, 1] * rec[r, t - 1]
+                k = 2
+            top = min(p, t)
+            for j in range(1, top + 1):
+                acc += coefs[c, b, k + j - 1] * rec[c, t - j]
+            pred = (acc + half) >> COEF_SHIFT
+            pred = min(max(pred, lo), hi)
+            rec[c, t] = min(max(pred + q[c, t] * step, lo), hi)
+    return rec
+
+
+@njit(cache=True, nogil=True)
+def _features(x, c, r, t, p, use_cross, z):  # pragma: no cover - compiled
+    k = 0
+    if use_cross:
+        z[0] = float(x[r, t])
+        z[1] = _gx(x, r, t - 1)
+        k = 2
+    for j in range(1, p + 1):
+        z[k + j - 1] = _gx(x, c, t - j)
+    return k + p
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def trimmed_refit(x, refidx, block, orders, cross, coefs, g, iters, factor):  # pragma: no cover
+    """Refit each block's predictor without the samples it predicts worst (trimmed LS).
+
+    Spikes and artefacts are rare, large and unpredictable; least squares bends the predictor
+    towards them and worsens the bulk of the residuals, which dominate the bit count. Each pass
+    drops samples whose residual exceeds ``factor`` × the block's median absolute residual by
+    subtracting their outer products from the block's Gram matrix, then solves again.
+    """
+    n_ch, n = x.shape
+    n_blocks = orders.shape[1]
+    out = coefs.copy()
+    for c in prange(n_ch):
+        r = refidx[c]
+        z = np.zeros(coefs.shape[2])
+        for b in range(n_blocks):
+            p = orders[c, b]
+            if p == 0:
+                continue
+            use_cross = cross[c, b] == 1
+            k = p + (2 if use_cross else 0)
+            first = 1 if use_cross else 3
+            t0 = b * block
+            t1 = min(n, t0 + block)
+            a = out[c, b, :k].copy()
+            res = np.empty(t1 - t0)
+            for _ in range(iters):
+                for t in range(t0, t1):
+                    _features(x, c, r, t, p, use_cross, z)
+                    res[t - t0] = abs(float(x[c, t]) - np.dot(a, z[:k]))
+                limit = factor * max(np.median(res), 0.5)
+                gm = g[c, b, first : first + k, first : first + k].copy()
+                h = g[c, b, 0, first : first + k].copy()
+                kept = t1 - t0
+                for t in range(t0, t1):
+                    if res[t - t0] > limit:
+                        _features(x, c, r, t, p, use_cross, z)
+                        xt = float(x[c, t])
+                        for i in range(k):
+                            h[i] -= z[i] * xt
+                            for j in range(k):
+                                gm[i, j] -= z[i] * z[j]
+                        kept -= 1
+                if kept < 4 * k:
+                    break
+                ridge = 1e-9 * np.trace(gm) + 1e-9
+                for i in range(k):
+                    gm[i, i] += ridge
+                sol = np.linalg.solve(gm, h)
+                if not np.all(np.isfinite(sol)) or np.abs(sol).max() > 60.0:
+                    break
+                a = sol
+            out[c, b, :k] = a
+    return out
+
+
+@dataclass
+class Predictors:
+    """Integer predictor of every (channel, block): order, cross flag and coefficients."""
+
+    refidx: np.ndarray  # (C,) reference channel (< c) or -1
+    orders: np.ndarray  # (C, B) int64
+    cross: np.ndarray  # (C, B) int64 0/1
+    coefs: np.ndarray  # (C, B, N_CROSS + max order) int64
+    block: int
+
+
+def choose_references(x: np.ndarray, use_neighbours: bool) -> np.ndarray:
+    """For each channel, the earlier channel whose first differences correlate most with it."""
+    n_ch, n = x.shape
+    refidx = np.full(n_ch, -1, dtype=np.int64)
+    if not use_neighbours or n_ch < 2 or n < 8:
+        return refidx
+    stride = max(1, n // 16384)
+    d = np.diff(x[:, ::stride].astype(np.float64), axis=1)
+    d -= d.mean(axis=1, keepdims=True)
+    norm = np.sqrt((d * d).sum(axis=1))
+    norm[norm == 0] = 1.0
+    corr = (d @ d.T) / np.outer(norm, norm)
+    for c in range(1, n_ch):
+        best = int(np.argmax(np.abs(corr[c, :c])))
+        if abs(corr[c, best]) > 0.1:
+            refidx[c] = best
+    return refidx
+
+
+def fit_predictors(
+    x: np.ndarray,
+    refidx: np.ndarray,
+    block: int,
+    max_order: int,
+    robust_passes: int = 3,
+    trim_factor: float = 3.0,
+    noise_var: float = 0.0,
+) -> Predictors:
+    """Pick, per (channel, block), order and cross-channel use by estimated bits, then refit
+    robustly (see :func:`trimmed_refit`).
+
+    ``noise_var`` is the variance of the quantization noise a lossy coder adds to the samples the
+    predictor will see: the fit then treats the inputs as noisy (a ridge of n·noise_var), which
+    keeps closed-loop prediction from amplifying coarse quantization.
+    """
+    n_ch, n = x.shape
+    g = gram_matrices(x, refidx, block, max_order)
+    n_blocks = g.shape[1]
+    lengths = np.minimum(block, n - np.arange(n_blocks) * block).astype(np.float64)
+    if noise_var > 0:  # features (not the target x_t) carry the reconstruction's noise
+        diag = np.arange(1, g.shape[2])
+        g[:, :, diag, diag] += (lengths * noise_var)[None, :, None]
+    width = N_CROSS + max_order
+    best_cost = np.full((n_ch, n_blocks), np.inf)
+    orders = np.zeros((n_ch, n_blocks), dtype=np.int64)
+    cross = np.zeros((n_ch, n_blocks), dtype=np.int64)
+    coefs = np.zeros((n_ch, n_blocks, width))
+    energy0 = g[:, :, 0, 0]
+    # order 0 (predict zero) costs nothing and is the baseline
+    best_cost[:] = 0.5 * lengths * np.log2(np.maximum(energy0, 1e-3 * lengths) / lengths)
+    has_ref = (refidx >= 0)[:, None] & np.ones((1, n_blocks), dtype=bool)
+    for use_cross in (False, True):
+        for p in (o for o in ORDERS if o <= max_order):
+            k = p + (N_CROSS if use_cross else 0)
+            sel = np.arange(1 if use_cross else 1 + N_CROSS, 1 + N_CROSS + p)
+            a_mat = g[:, :, sel[:, None], sel[None, :]]
+            rhs = g[:, :, 0, sel]
+            ridge = 1e-9 * np.trace(a_mat, axis1=2, axis2=3)[..., None, None] + 1e-9
+            sol = np.linalg.solve(a_mat + ridge * np.eye(k), rhs[..., None])[..., 0]
+            energy = energy0 - (sol * rhs).sum(axis=2)
+            energy = np.maximum(energy, 1e-3 * lengths)
+            cost = 0.5 * lengths * np.log2(energy / lengths) + _COEF_BITS * k
+            ok = np.isfinite(cost) & (np.abs(sol).max(axis=2) < 60.0)
+            if use_cross:
+                ok &= has_ref
+            better = ok & (cost < best_cost)
+            if not better.any():
+                continue
+            best_cost[better] = cost[better]
+            orders[better] = p
+            cross[better] = int(use_cross)
+            row = np.zeros((n_ch, n_blocks, width))
+            row[:, :, :k] = sol  # cross taps first (when used), then temporal taps
+            coefs[better] = row[better]
+    if robust_passes:
+        coefs = trimmed_refit(x, refidx, block, orders, cross, coefs, g, robust_passes, trim_factor)
+    coefs = np.rint(coefs * (1 << COEF_SHIFT)).astype(np.int64)
+    return Predictors(refidx=refidx, orders=orders, cross=cross, coefs=coefs, block=block)

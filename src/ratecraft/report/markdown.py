@@ -1,0 +1,90 @@
+"""A self-contained markdown report of benchmark records: inputs, results table, plots, notes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ratecraft.bench import markdown_table
+
+DEFINITIONS = (
+    "**ratio** = raw bytes / bytes of the `.rcz` container file, headers included. "
+    "**bits/sample** = 8 × container bytes / stored values (channels × time, or samples × "
+    "features). **est. bits/sample** is the codec's model estimate −Σlog2 p, shown beside the "
+    "real rate, never instead of it (– for codecs without a probability model, such as the "
+    "byte compressors). **SNDR** is computed about each channel's (feature's) mean, over the "
+    "entries the original has; `inf` means an exact reconstruction. **spike F1** compares spikes "
+    "detected on the reconstruction with those detected on the original; **truth F1** compares "
+    "them with the simulator's true spike times. **family NMSE** is the mean per-feature MSE / "
+    "variance within each feature family. Throughput counts stored values per second; encode "
+    "excludes `fit` (rate control), which the JSON reports as `fit_seconds`. Every run decodes "
+    "its own container; lossless runs must be bit-exact and max-error runs must meet their "
+    "bound, otherwise they are reported as FAILED."
+)
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def inputs_table(inputs: Sequence[dict[str, Any]]) -> str:
+    """Markdown table of input descriptions (``name``, ``source`` plus :func:`describe` keys)."""
+    lines = [
+        "| input | kind | shape | dtype | rate (Hz) | raw bytes | NaN values | source |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for d in inputs:
+        rate = d.get("sample_rate")
+        lines.append("| " + " | ".join(_cell(v) for v in (
+            d.get("name", "?"),
+            d.get("kind", "?"),
+            " × ".join(str(s) for s in d.get("shape", [])),
+            d.get("dtype", "?"),
+            "–" if rate is None else f"{rate:g}",
+            f"{d.get('raw_bytes', 0):,}",
+            d.get("nan_count", 0),
+            d.get("source", ""),
+        )) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_report(
+    records: Sequence[dict[str, Any]],
+    *,
+    title: str = "ratecraft benchmark",
+    intro: str = "",
+    inputs: Sequence[dict[str, Any]] = (),
+    settings: Sequence[str] = (),
+    plots: Sequence[tuple[str, str]] = (),
+    notes: Sequence[str] = (),
+) -> str:
+    """The report as markdown text.
+
+    ``plots`` are ``(caption, relative path)`` pairs, ``settings`` and ``notes`` bullet lines.
+    Refused and failed runs are listed again after the table with their full reasons.
+    """
+    blocks = [f"# {title}"]
+    if intro:
+        blocks.append(intro.strip())
+    if inputs:
+        blocks += ["## Inputs", inputs_table(inputs)]
+    if settings:
+        blocks += ["## Settings", _bullets(settings)]
+    blocks += ["## Results", markdown_table(records), DEFINITIONS]
+    failed = [r for r in records if r["status"] == "failed"]
+    refused = [r for r in records if r["status"] == "refused"]
+    for heading, rows in (("### Failures", failed), ("### Refused runs", refused)):
+        if rows:
+            blocks += [heading, _bullets(
+                f"{r['input']} · {r['codec']} · {r['setting']}: {r['error']}" for r in rows)]
+    if plots:
+        blocks.append("## Plots")
+        for caption, path in plots:
+            blocks += [f"### {caption}", f"![{caption}]({path})"]
+    if notes:
+        blocks += ["## Notes", _bullets(notes)]
+    return "\n\n".join(b.strip("\n") for b in blocks) + "\n"
+
+
+def _bullets(lines: Iterable[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
