@@ -38,7 +38,11 @@ def test_groups_round_trip(seed, n, alphabet):
     a = rng.integers(0, alphabet, n)
     b = rng.geometric(0.3, n // 2 + 1) - 1
     low = rng.integers(0, 1 << 12, n)
-    groups = [(a, fit_model(a, alphabet)), (b, fit_model(b, int(b.max()) + 1)), (low, UniformModel(12))]
+    groups = [
+        (a, fit_model(a, alphabet)),
+        (b, fit_model(b, int(b.max()) + 1)),
+        (low, UniformModel(12)),
+    ]
     blob = encode_groups(groups)
     out = decode_groups(blob, [(len(s), m) for s, m in groups])
     for (s, _), o in zip(groups, out, strict=True):

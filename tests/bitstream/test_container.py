@@ -19,8 +19,13 @@ from ratecraft.errors import CorruptStreamError
 
 def _container(frames=10, step=4, payloads=None):
     header = ContainerHeader(
-        codec="zstd", codec_version=1, kind="recording", shape=(2, frames), dtype="int16",
-        chunk_frames=step, sample_rate=1000.0,
+        codec="zstd",
+        codec_version=1,
+        kind="recording",
+        shape=(2, frames),
+        dtype="int16",
+        chunk_frames=step,
+        sample_rate=1000.0,
     )
     buf = io.BytesIO()
     w = ContainerWriter(buf, header)
@@ -41,8 +46,9 @@ def test_round_trip():
 
 
 def test_writer_refuses_wrong_chunking():
-    header = ContainerHeader(codec="x", codec_version=1, kind="recording", shape=(1, 5),
-                             dtype="int16", chunk_frames=4)
+    header = ContainerHeader(
+        codec="x", codec_version=1, kind="recording", shape=(1, 5), dtype="int16", chunk_frames=4
+    )
     w = ContainerWriter(io.BytesIO(), header)
     with pytest.raises(ValueError):
         w.add_chunk(b"", 3)
@@ -76,8 +82,10 @@ def test_flipped_payload_byte_fails_checksum():
 
 
 def test_huge_declared_shape_refused_before_allocation():
-    body = (b'{"codec":"zstd","codec_version":1,"kind":"recording","shape":[1000000000,'
-            b'1000000000],"dtype":"int16","chunk_frames":1}')
+    body = (
+        b'{"codec":"zstd","codec_version":1,"kind":"recording","shape":[1000000000,'
+        b'1000000000],"dtype":"int16","chunk_frames":1}'
+    )
     blob = MAGIC + struct.pack("<HI", 1, len(body)) + body + struct.pack("<I", zlib.crc32(body))
     with pytest.raises(CorruptStreamError, match="exceeds"):
         read_header(blob)

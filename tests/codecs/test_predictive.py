@@ -27,9 +27,11 @@ def _round_trip(x: np.ndarray, **config) -> tuple[np.ndarray, float]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(INT_DTYPES).flatmap(
-    lambda dt: arrays(dt, st.tuples(st.integers(1, 5), st.integers(0, 300)))
-))
+@given(
+    st.sampled_from(INT_DTYPES).flatmap(
+        lambda dt: arrays(dt, st.tuples(st.integers(1, 5), st.integers(0, 300)))
+    )
+)
 def test_round_trip_any_integers(x):
     if x.dtype == np.int64:
         x = np.clip(x, -(2**40), 2**40)  # beyond ±2^31 goes through the byte path; both exact
@@ -38,8 +40,13 @@ def test_round_trip_any_integers(x):
 
 
 @settings(max_examples=30, deadline=None)
-@given(arrays("float32", st.tuples(st.integers(1, 4), st.integers(0, 200)),
-              elements=st.floats(-1e6, 1e6, width=32)))
+@given(
+    arrays(
+        "float32",
+        st.tuples(st.integers(1, 4), st.integers(0, 200)),
+        elements=st.floats(-1e6, 1e6, width=32),
+    )
+)
 def test_round_trip_any_floats(x):
     out, _ = _round_trip(x)
     assert _exact(out, x)
@@ -75,8 +82,9 @@ def test_many_chunks_round_trip():
 
 
 def test_sparse_grid_alphabet_is_exploited():
-    rec, _ = simulate_recording(n_channels=1, duration_s=2.0, sample_rate=19531.0, seed=1,
-                                sparse_grid=True)
+    rec, _ = simulate_recording(
+        n_channels=1, duration_s=2.0, sample_rate=19531.0, seed=1, sparse_grid=True
+    )
     out, ratio = _round_trip(rec.samples)
     assert _exact(out, rec.samples)
     # FLAC codes the 16-bit values as they are; the rank alphabet makes them 10-bit codes

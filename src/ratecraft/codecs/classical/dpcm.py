@@ -22,6 +22,7 @@ from ratecraft.codecs.classical.lpc import (
     dpcm_decode,
     dpcm_encode,
     fit_predictors,
+    lossless_residuals,
 )
 from ratecraft.codecs.classical.residuals import decode_residuals, encode_residuals
 from ratecraft.errors import CorruptStreamError
@@ -34,9 +35,9 @@ _MAX_SIDE_BYTES = 1 << 28
 class DpcmSettings:
     """Knobs of the predictive engine (all stored in the stream's codec parameters)."""
 
-    max_order: int = 32
+    max_order: int = 16
     predictor_block: int = 8192
-    context_block: int = 32
+    context_block: int = 64
     neighbours: bool = True
 
 
@@ -93,9 +94,11 @@ def encode_ints(k: np.ndarray, step: int, s: DpcmSettings) -> tuple[bytes, float
     preds = fit_predictors(
         k, refidx, s.predictor_block, s.max_order, noise_var=(step * step - 1) / 12.0
     )
-    q, rec = dpcm_encode(
-        k, preds.refidx, preds.coefs, preds.orders, preds.cross, preds.block, step, lo, hi
-    )
+    args = (preds.refidx, preds.coefs, preds.orders, preds.cross, preds.block)
+    if step == 1:
+        q, rec = lossless_residuals(k, *args, lo, hi), k
+    else:
+        q, rec = dpcm_encode(k, *args, step, lo, hi)
     side = _pack_predictors(preds)
     resid, est = encode_residuals(q, s.context_block)
     payload = pack_sections([_RANGE.pack(lo, hi), side, resid])

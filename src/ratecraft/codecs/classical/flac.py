@@ -44,7 +44,8 @@ _STREAMINFO_HEADER = bytes([0x80, 0, 0, _STREAMINFO_LEN])  # last block, type 0,
 class FlacConfig(CodecConfig):
     level: int = Field(8, ge=0, le=8, description="FLAC compression level")
     channels_per_stream: int = Field(
-        MAX_FLAC_CHANNELS, ge=1, le=MAX_FLAC_CHANNELS, description="rows per FLAC stream")
+        MAX_FLAC_CHANNELS, ge=1, le=MAX_FLAC_CHANNELS, description="rows per FLAC stream"
+    )
 
 
 def fit_bits(ints: np.ndarray) -> tuple[int, int]:
@@ -100,8 +101,14 @@ def _pcm_bytes(samples: np.ndarray, bits: int) -> bytes:
 def encode_stream(samples: np.ndarray, bits: int, level: int) -> bytes:
     """One FLAC stream (STREAMINFO + frames) of a frames × channels int32 array."""
     buf = io.BytesIO()
-    soundfile.write(buf, samples << (32 - bits), FLAC_RATE, subtype=_SUBTYPES[bits],
-                    format="FLAC", compression_level=level / 8)
+    soundfile.write(
+        buf,
+        samples << (32 - bits),
+        FLAC_RATE,
+        subtype=_SUBTYPES[bits],
+        format="FLAC",
+        compression_level=level / 8,
+    )
     info, frames = _split_stream(buf.getvalue())
     return info + frames
 
@@ -114,7 +121,8 @@ def decode_stream(stream: memoryview, channels: int, frames: int, bits: int) -> 
     if got[:3] != (channels, bits, frames):
         raise CorruptStreamError(
             f"flac: stream declares {got[0]} channels, {got[1]} bits, {got[2]} frames; "
-            f"expected {channels}, {bits}, {frames}")
+            f"expected {channels}, {bits}, {frames}"
+        )
     blob = _MAGIC + _STREAMINFO_HEADER + bytes(stream)
     try:
         with soundfile.SoundFile(io.BytesIO(blob)) as f:
@@ -184,8 +192,7 @@ class FlacCodec(Codec):
                 raise CorruptStreamError("flac: payload for an empty block")
             return np.zeros((rows, frames), dtype=dtype)
         groups = _groups(rows, self.config.channels_per_stream)
-        head, alpha_buf, *streams = unpack_sections(unseal(payload, "flac"),
-                                                    expect=2 + len(groups))
+        head, alpha_buf, *streams = unpack_sections(unseal(payload, "flac"), expect=2 + len(groups))
         if len(head) != _HEAD.size:
             raise CorruptStreamError("flac: corrupt chunk head")
         bits, offset = _HEAD.unpack(head)

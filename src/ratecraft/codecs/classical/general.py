@@ -29,8 +29,18 @@ from ratecraft.errors import CorruptStreamError
 
 _CRC = struct.Struct("<I")
 # Dictionary size of each xz preset (liblzma's table); the encoder never needs more than the data.
-_PRESET_DICT = (1 << 18, 1 << 20, 1 << 21, 1 << 22, 1 << 22, 1 << 23, 1 << 23, 1 << 24, 1 << 25,
-                1 << 26)
+_PRESET_DICT = (
+    1 << 18,
+    1 << 20,
+    1 << 21,
+    1 << 22,
+    1 << 22,
+    1 << 23,
+    1 << 23,
+    1 << 24,
+    1 << 25,
+    1 << 26,
+)
 _LZMA_MIN_DICT = 4096
 
 
@@ -61,8 +71,9 @@ def block_to_bytes(block: np.ndarray, layout: str, shuffle: bool) -> bytes:
     return flat.tobytes()
 
 
-def bytes_to_block(raw: bytes, rows: int, frames: int, dtype: np.dtype, layout: str,
-                   shuffle: bool, what: str) -> np.ndarray:
+def bytes_to_block(
+    raw: bytes, rows: int, frames: int, dtype: np.dtype, layout: str, shuffle: bool, what: str
+) -> np.ndarray:
     """Inverse of :func:`block_to_bytes`; ``raw`` must hold exactly rows × frames samples."""
     le = dtype.newbyteorder("<")
     n = rows * frames
@@ -77,8 +88,10 @@ def bytes_to_block(raw: bytes, rows: int, frames: int, dtype: np.dtype, layout: 
 
 class ByteCodecConfig(CodecConfig):
     layout: Literal["interleaved", "planar"] = Field(
-        "interleaved", description="interleaved: frame-major (channels of a frame adjacent); "
-                                   "planar: channel-major")
+        "interleaved",
+        description="interleaved: frame-major (channels of a frame adjacent); "
+        "planar: channel-major",
+    )
     shuffle: bool = Field(False, description="byte-shuffle samples into planes before coding")
 
 
@@ -171,8 +184,11 @@ class LzmaCodec(_ByteCodec):
     def compress(self, raw: bytes, itemsize: int) -> bytes:
         cfg = self.config
         preset = cfg.preset | (lzma.PRESET_EXTREME if cfg.extreme else 0)
-        filt: dict[str, int] = {"id": lzma.FILTER_LZMA2, "preset": preset,
-                                "dict_size": _lzma_dict_size(cfg.preset, len(raw))}
+        filt: dict[str, int] = {
+            "id": lzma.FILTER_LZMA2,
+            "preset": preset,
+            "dict_size": _lzma_dict_size(cfg.preset, len(raw)),
+        }
         if not cfg.shuffle and itemsize > 1:
             # Align literal/position contexts to the sample width (xz's advice for such data).
             align = min(itemsize.bit_length() - 1, 4)

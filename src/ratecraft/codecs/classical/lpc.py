@@ -136,6 +136,33 @@ def dpcm_encode(x, refidx, coefs, orders, cross, block, step, lo, hi):  # pragma
     return q, rec
 
 
+@njit(cache=True, nogil=True, parallel=True)
+def lossless_residuals(x, refidx, coefs, orders, cross, block, lo, hi):  # pragma: no cover
+    """:func:`dpcm_encode` with ``step == 1``, where the reconstruction is ``x`` itself, so
+    channels are independent and run in parallel."""
+    n_ch, n = x.shape
+    q = np.empty((n_ch, n), dtype=np.int64)
+    half = 1 << (COEF_SHIFT - 1)
+    for c in prange(n_ch):
+        r = refidx[c]
+        for t in range(n):
+            b = t // block
+            p = orders[c, b]
+            acc = 0
+            k = 0
+            if cross[c, b]:
+                acc += coefs[c, b, 0] * x[r, t]
+                if t >= 1:
+                    acc += coefs[c, b, 1] * x[r, t - 1]
+                k = 2
+            top = min(p, t)
+            for j in range(1, top + 1):
+                acc += coefs[c, b, k + j - 1] * x[c, t - j]
+            pred = min(max((acc + half) >> COEF_SHIFT, lo), hi)
+            q[c, t] = x[c, t] - pred
+    return q
+
+
 @njit(cache=True, nogil=True)
 def dpcm_decode(q, refidx, coefs, orders, cross, block, step, lo, hi):  # pragma: no cover
     """Inverse of :func:`dpcm_encode`: the reconstruction from residual codes."""
@@ -161,6 +188,25 @@ def dpcm_decode(q, refidx, coefs, orders, cross, block, step, lo, hi):  # pragma
             pred = min(max(pred, lo), hi)
             rec[c, t] = min(max(pred + q[c, t] * step, lo), hi)
     return rec
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _predict(x, c, r, t, p, use_cross, a):  # pragma: no cover - compiled
+    """Float prediction of x[c, t] from coefficients ``a`` (cross taps first when used)."""
+    acc = 0.0
+    k = 0
+    if use_cross:
+        acc += a[0] * x[r, t]
+        if t >= 1:
+            acc += a[1] * x[r, t - 1]
+        k = 2
+    if t >= p:
+        for j in range(1, p + 1):
+            acc += a[k + j - 1] * x[c, t - j]
+    else:
+        for j in range(1, t + 1):
+            acc += a[k + j - 1] * x[c, t - j]
+    return acc
 
 
 @njit(cache=True, nogil=True)
@@ -203,9 +249,9 @@ def trimmed_refit(x, refidx, block, orders, cross, coefs, g, iters, factor):  # 
             res = np.empty(t1 - t0)
             for _ in range(iters):
                 for t in range(t0, t1):
-                    _features(x, c, r, t, p, use_cross, z)
-                    res[t - t0] = abs(float(x[c, t]) - np.dot(a, z[:k]))
-                limit = factor * max(np.median(res), 0.5)
+                    res[t - t0] = abs(float(x[c, t]) - _predict(x, c, r, t, p, use_cross, a))
+                half = (t1 - t0) // 2
+                limit = factor * max(np.partition(res, half)[half], 0.5)
                 gm = g[c, b, first : first + k, first : first + k].copy()
                 h = g[c, b, 0, first : first + k].copy()
                 kept = t1 - t0
@@ -215,9 +261,12 @@ def trimmed_refit(x, refidx, block, orders, cross, coefs, g, iters, factor):  # 
                         xt = float(x[c, t])
                         for i in range(k):
                             h[i] -= z[i] * xt
-                            for j in range(k):
+                            for j in range(i, k):
                                 gm[i, j] -= z[i] * z[j]
                         kept -= 1
+                for i in range(k):
+                    for j in range(i):
+                        gm[i, j] = gm[j, i]
                 if kept < 4 * k:
                     break
                 ridge = 1e-9 * np.trace(gm) + 1e-9
@@ -242,18 +291,35 @@ class Predictors:
     block: int
 
 
+@njit(cache=True, nogil=True)
+def _difference_correlation(x, stride):  # pragma: no cover - compiled
+    n_ch, n = x.shape
+    m = (n - 1) // stride
+    d = np.empty((n_ch, m))
+    for c in range(n_ch):
+        for i in range(m):
+            t = i * stride
+            d[c, i] = float(x[c, t + 1] - x[c, t])
+        d[c] -= d[c].mean()
+    norm = np.sqrt((d * d).sum(axis=1))
+    corr = np.zeros((n_ch, n_ch))
+    for a in range(n_ch):
+        for b in range(a):
+            s = 0.0
+            for i in range(m):
+                s += d[a, i] * d[b, i]
+            den = norm[a] * norm[b]
+            corr[a, b] = s / den if den > 0 else 0.0
+    return corr
+
+
 def choose_references(x: np.ndarray, use_neighbours: bool) -> np.ndarray:
     """For each channel, the earlier channel whose first differences correlate most with it."""
     n_ch, n = x.shape
     refidx = np.full(n_ch, -1, dtype=np.int64)
     if not use_neighbours or n_ch < 2 or n < 8:
         return refidx
-    stride = max(1, n // 16384)
-    d = np.diff(x[:, ::stride].astype(np.float64), axis=1)
-    d -= d.mean(axis=1, keepdims=True)
-    norm = np.sqrt((d * d).sum(axis=1))
-    norm[norm == 0] = 1.0
-    corr = (d @ d.T) / np.outer(norm, norm)
+    corr = _difference_correlation(x, max(1, n // 16384))
     for c in range(1, n_ch):
         best = int(np.argmax(np.abs(corr[c, :c])))
         if abs(corr[c, best]) > 0.1:
@@ -266,7 +332,7 @@ def fit_predictors(
     refidx: np.ndarray,
     block: int,
     max_order: int,
-    robust_passes: int = 3,
+    robust_passes: int = 2,
     trim_factor: float = 3.0,
     noise_var: float = 0.0,
 ) -> Predictors:

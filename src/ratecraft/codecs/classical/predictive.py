@@ -24,9 +24,9 @@ _MODE_BYTES = b"B"
 
 
 class PredictiveConfig(CodecConfig):
-    max_order: int = Field(32, ge=1, le=32, description="highest linear prediction order tried")
+    max_order: int = Field(16, ge=1, le=32, description="highest linear prediction order tried")
     predictor_block: int = Field(8192, ge=256, le=1 << 20, description="frames per predictor")
-    context_block: int = Field(32, ge=4, le=4096, description="frames per scale context")
+    context_block: int = Field(64, ge=4, le=4096, description="frames per scale context")
     neighbours: bool = Field(True, description="predict from a correlated earlier channel")
 
     def settings(self) -> DpcmSettings:
