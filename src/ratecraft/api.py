@@ -26,6 +26,7 @@ from ratecraft.codecs import Budget, Codec, CodecConfig, EncodeStats, available_
 from ratecraft.codecs import decode as _decode_blob
 from ratecraft.codecs.base import codec_class
 from ratecraft.data.io import describe, read_data
+from ratecraft.data.io.common import atomic_output
 from ratecraft.data.types import Data
 from ratecraft.errors import BadInputError, CorruptStreamError
 
@@ -41,6 +42,7 @@ __all__ = [
     "load",
     "load_codec",
     "make_budget",
+    "write_file",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -144,11 +146,20 @@ def encode(
                      max_error=max_error, config=config)
     blob, stats = fitted.encode_with_stats(data)
     if path is not None:
-        from ratecraft.bitstream.container import atomic_write
-
-        _check_output_folder(path)
-        atomic_write(path, blob)
+        write_file(path, blob)
     return blob, stats
+
+
+def write_file(path: PathLike, content: bytes) -> None:
+    """Write ``content`` to ``path`` all or nothing (temporary file beside it, then rename).
+
+    The file gets the usual permissions (0666 less the umask), unlike a bare ``mkstemp``.
+    """
+    _check_output_folder(path)
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def decode(source: bytes | bytearray | memoryview | PathLike) -> Data:

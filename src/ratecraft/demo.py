@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ratecraft.bench import failures, json_safe, markdown_table, run_bench
-from ratecraft.bitstream.container import atomic_write
+from ratecraft.api import write_file
 from ratecraft.codecs import Budget, available_codecs
 from ratecraft.codecs.base import codec_class
 from ratecraft.data.io import describe
@@ -40,12 +40,11 @@ DEFAULT_OUT = "ratecraft-demo"
 RATIOS = (5.0, 10.0, 20.0)
 TRACE_RATIO = 10.0
 TRACE_MS = 40.0
-PROBE, IMPLANT, DIGITS, FAMILIES = (
-    "probe-32ch-30kHz",
-    "implant-10bit-19531Hz",
-    "sklearn-digits",
-    "synthetic-families",
-)
+IMPLANT, DIGITS, FAMILIES = "implant-10bit-19531Hz", "sklearn-digits", "synthetic-families"
+
+
+def probe_name(quick: bool = False) -> str:
+    return f"probe-{8 if quick else 32}ch-30kHz"
 
 
 @dataclass
@@ -101,7 +100,7 @@ def demo_inputs(quick: bool = False) -> list[DemoInput]:
     grid = float(implant.meta.get("adc", {}).get("code_gain", 65535 / 1023))
     return [
         DemoInput(
-            PROBE, probe,
+            probe_name(quick), probe,
             f"simulate_recording(n_channels={probe_ch}, duration_s={probe_s:g}, "
             "sample_rate=30000, seed=7): 16-bit ADC at 0.195 µV/step",
             max_error=16.0,
@@ -195,9 +194,9 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     names = codecs if codecs is not None else available_codecs()
     inputs = demo_inputs(quick)
-    probe = next(i for i in inputs if i.name == PROBE)
+    probe = next(i for i in inputs if i.name == probe_name(quick))
     assert isinstance(probe.data, Recording)
-    picker = _TracePicker(PROBE, probe.data)
+    picker = _TracePicker(probe.name, probe.data)
     records = run_bench(
         [(i.name, i.data) for i in inputs],
         names,
@@ -219,7 +218,7 @@ def run_demo(
         paths.append(drawn)
     if picker.best is not None:
         _, rec, window = picker.best
-        caption = (f"{PROBE}, channel {picker.channel}, {TRACE_MS:g} ms: original vs "
+        caption = (f"{probe.name}, channel {picker.channel}, {TRACE_MS:g} ms: original vs "
                    f"{rec['codec']} ({rec['setting']}, real ratio {rec['ratio']:.2f})")
         drawn = plot_trace(picker.original, window, picker.fs, out / "trace.png",
                            title=caption, unit="µV", scale=picker.scale)
@@ -259,7 +258,7 @@ def run_demo(
     text = render_report(records, title="ratecraft demo", intro=intro, inputs=input_docs,
                          settings=settings, plots=plots, notes=notes)
     report = out / "report.md"
-    atomic_write(report, text.encode("utf-8"))
+    write_file(report, text.encode("utf-8"))
     results = out / "results.json"
     doc = {
         "generated_by": "ratecraft demo" + (" --quick" if quick else ""),
@@ -276,7 +275,7 @@ def run_demo(
         "inputs": input_docs,
         "records": records,
     }
-    atomic_write(results, (json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n").encode())
+    write_file(results, (json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n").encode())
     return DemoResult(records=records, out_dir=out, report=report, results=results, plots=paths,
                       seconds=seconds, table=markdown_table(records))
 

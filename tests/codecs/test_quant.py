@@ -1,5 +1,7 @@
 """`quant`: the error bound always holds, rate falls as the knob rises, ratio targets are met."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -44,7 +46,7 @@ def test_rate_monotone_in_max_error(rec):
     for e in (0, 1, 2, 4, 8, 16, 32, 64, 128):
         codec = get_codec("quant").fit(rec, Budget(max_error=e))
         sizes.append(codec.encode_with_stats(rec)[1].container_bytes)
-    assert all(b <= a for a, b in zip(sizes, sizes[1:], strict=False)), sizes
+    assert all(b <= a for a, b in itertools.pairwise(sizes)), sizes
     assert sizes[-1] < sizes[0] / 3
 
 

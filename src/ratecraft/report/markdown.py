@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -15,7 +16,8 @@ DEFINITIONS = (
     "byte compressors). **SNDR** is computed about each channel's (feature's) mean, over the "
     "entries the original has; `inf` means an exact reconstruction. **spike F1** compares spikes "
     "detected on the reconstruction with those detected on the original; **truth F1** compares "
-    "them with the simulator's true spike times. **family NMSE** is the mean per-feature MSE / "
+    "them with the simulator's true spike times (its lossless value is the ceiling: small units "
+    "fall below the detection threshold even in the original). **family NMSE** is the mean per-feature MSE / "
     "variance within each feature family. Throughput counts stored values per second; encode "
     "excludes `fit` (rate control), which the JSON reports as `fit_seconds`. Every run decodes "
     "its own container; lossless runs must be bit-exact and max-error runs must meet their "
@@ -48,6 +50,30 @@ def inputs_table(inputs: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def family_nmse_tables(records: Sequence[dict[str, Any]]) -> str:
+    """One markdown table per table input: NMSE of every feature family for every run."""
+    out = []
+    for name in dict.fromkeys(r["input"] for r in records if r.get("kind") == "table"):
+        rows = [r for r in records if r["input"] == name and r.get("family_nmse")]
+        if not rows:
+            continue
+        fams = list(dict.fromkeys(f for r in rows for f in r["family_nmse"]))
+        lines = [f"**{_cell(name)}**", "",
+                 "| codec | setting | " + " | ".join(_cell(f) for f in fams) + " |",
+                 "|---|---|" + "---|" * len(fams)]
+        for r in rows:
+            cells = [_nmse(r["family_nmse"].get(f)) for f in fams]
+            lines.append(f"| {r['codec']} | {r['setting']} | " + " | ".join(cells) + " |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def _nmse(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return "0" if value == 0 else f"{value:.2e}"
+
+
 def render_report(
     records: Sequence[dict[str, Any]],
     *,
@@ -71,6 +97,9 @@ def render_report(
     if settings:
         blocks += ["## Settings", _bullets(settings)]
     blocks += ["## Results", markdown_table(records), DEFINITIONS]
+    families = family_nmse_tables(records)
+    if families:
+        blocks += ["### Per-family NMSE (tables)", families]
     failed = [r for r in records if r["status"] == "failed"]
     refused = [r for r in records if r["status"] == "refused"]
     for heading, rows in (("### Failures", failed), ("### Refused runs", refused)):

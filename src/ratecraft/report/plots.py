@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from ratecraft.bitstream.container import atomic_write
 
 PathLike = str | os.PathLike[str]
 
@@ -33,7 +32,9 @@ def _figure(width: float, height: float) -> Any:
 def _save(fig: Any, path: PathLike) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    atomic_write(path, buf.getvalue())
+    from ratecraft.api import write_file
+
+    write_file(path, buf.getvalue())
     return Path(path)
 
 
