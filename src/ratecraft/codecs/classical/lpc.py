@@ -98,31 +98,40 @@ def gram_matrices(x, refidx, block, max_order):  # pragma: no cover - compiled
     return g
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _history_dot(sig, c, r, t, p, use_cross, a, acc):  # pragma: no cover - compiled
+    """``acc`` plus the predictor taps ``a`` applied to the history of channel ``c`` at ``t``
+    (cross taps on reference channel ``r`` first when used). Integer taps on integer samples
+    give the exact integer sum the decoder repeats; float taps give the fitting residual."""
+    k = 0
+    if use_cross:
+        acc += a[0] * sig[r, t]
+        if t >= 1:
+            acc += a[1] * sig[r, t - 1]
+        k = 2
+    for j in range(1, min(p, t) + 1):
+        acc += a[k + j - 1] * sig[c, t - j]
+    return acc
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _int_prediction(sig, c, r, t, p, use_cross, taps, lo, hi):  # pragma: no cover - compiled
+    acc = _history_dot(sig, c, r, t, p, use_cross, taps, 0)
+    return min(max((acc + (1 << (COEF_SHIFT - 1))) >> COEF_SHIFT, lo), hi)
+
+
 @njit(cache=True, nogil=True)
 def dpcm_encode(x, refidx, coefs, orders, cross, block, step, lo, hi):  # pragma: no cover
     """Residual codes ``q`` and reconstruction ``rec`` of integer samples ``x``."""
     n_ch, n = x.shape
     q = np.empty((n_ch, n), dtype=np.int64)
     rec = np.empty((n_ch, n), dtype=np.int64)
-    half = 1 << (COEF_SHIFT - 1)
     hs = step // 2
     for c in range(n_ch):
         r = refidx[c]
         for t in range(n):
             b = t // block
-            p = orders[c, b]
-            acc = 0
-            k = 0
-            if cross[c, b]:
-                acc += coefs[c, b, 0] * rec[r, t]
-                if t >= 1:
-                    acc += coefs[c, b, 1] * rec[r, t - 1]
-                k = 2
-            top = min(p, t)
-            for j in range(1, top + 1):
-                acc += coefs[c, b, k + j - 1] * rec[c, t - j]
-            pred = (acc + half) >> COEF_SHIFT
-            pred = min(max(pred, lo), hi)
+            pred = _int_prediction(rec, c, r, t, orders[c, b], cross[c, b], coefs[c, b], lo, hi)
             e = x[c, t] - pred
             if step == 1:
                 qv = e
@@ -142,23 +151,11 @@ def lossless_residuals(x, refidx, coefs, orders, cross, block, lo, hi):  # pragm
     channels are independent and run in parallel."""
     n_ch, n = x.shape
     q = np.empty((n_ch, n), dtype=np.int64)
-    half = 1 << (COEF_SHIFT - 1)
     for c in prange(n_ch):
         r = refidx[c]
         for t in range(n):
             b = t // block
-            p = orders[c, b]
-            acc = 0
-            k = 0
-            if cross[c, b]:
-                acc += coefs[c, b, 0] * x[r, t]
-                if t >= 1:
-                    acc += coefs[c, b, 1] * x[r, t - 1]
-                k = 2
-            top = min(p, t)
-            for j in range(1, top + 1):
-                acc += coefs[c, b, k + j - 1] * x[c, t - j]
-            pred = min(max((acc + half) >> COEF_SHIFT, lo), hi)
+            pred = _int_prediction(x, c, r, t, orders[c, b], cross[c, b], coefs[c, b], lo, hi)
             q[c, t] = x[c, t] - pred
     return q
 
@@ -168,45 +165,13 @@ def dpcm_decode(q, refidx, coefs, orders, cross, block, step, lo, hi):  # pragma
     """Inverse of :func:`dpcm_encode`: the reconstruction from residual codes."""
     n_ch, n = q.shape
     rec = np.empty((n_ch, n), dtype=np.int64)
-    half = 1 << (COEF_SHIFT - 1)
     for c in range(n_ch):
         r = refidx[c]
         for t in range(n):
             b = t // block
-            p = orders[c, b]
-            acc = 0
-            k = 0
-            if cross[c, b]:
-                acc += coefs[c, b, 0] * rec[r, t]
-                if t >= 1:
-                    acc += coefs[c, b, 1] * rec[r, t - 1]
-                k = 2
-            top = min(p, t)
-            for j in range(1, top + 1):
-                acc += coefs[c, b, k + j - 1] * rec[c, t - j]
-            pred = (acc + half) >> COEF_SHIFT
-            pred = min(max(pred, lo), hi)
+            pred = _int_prediction(rec, c, r, t, orders[c, b], cross[c, b], coefs[c, b], lo, hi)
             rec[c, t] = min(max(pred + q[c, t] * step, lo), hi)
     return rec
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _predict(x, c, r, t, p, use_cross, a):  # pragma: no cover - compiled
-    """Float prediction of x[c, t] from coefficients ``a`` (cross taps first when used)."""
-    acc = 0.0
-    k = 0
-    if use_cross:
-        acc += a[0] * x[r, t]
-        if t >= 1:
-            acc += a[1] * x[r, t - 1]
-        k = 2
-    if t >= p:
-        for j in range(1, p + 1):
-            acc += a[k + j - 1] * x[c, t - j]
-    else:
-        for j in range(1, t + 1):
-            acc += a[k + j - 1] * x[c, t - j]
-    return acc
 
 
 @njit(cache=True, nogil=True)
@@ -249,7 +214,8 @@ def trimmed_refit(x, refidx, block, orders, cross, coefs, g, iters, factor):  # 
             res = np.empty(t1 - t0)
             for _ in range(iters):
                 for t in range(t0, t1):
-                    res[t - t0] = abs(float(x[c, t]) - _predict(x, c, r, t, p, use_cross, a))
+                    pred = _history_dot(x, c, r, t, p, use_cross, a, 0.0)
+                    res[t - t0] = abs(float(x[c, t]) - pred)
                 half = (t1 - t0) // 2
                 limit = factor * max(np.partition(res, half)[half], 0.5)
                 gm = g[c, b, first : first + k, first : first + k].copy()
