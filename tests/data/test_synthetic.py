@@ -199,3 +199,17 @@ def test_table_rejects_bad_options():
         simulate_table(nan_fraction=1.0)
     with pytest.raises(BadInputError):
         simulate_table(n_sample=10)
+
+
+def test_spikes_are_visible_on_neighbouring_electrodes() -> None:
+    _, truth = simulate_recording(n_channels=8, duration_s=1.0, seed=4)
+    u = int(np.argmax(truth.peak_amplitudes_uv))
+    peak = int(truth.peak_channels[u])
+    amps = truth.channel_amplitudes_uv[u]
+    assert amps[peak] == pytest.approx(truth.peak_amplitudes_uv[u], rel=0.5)
+    assert amps.argmax() == peak
+    low = 0.2 * amps[peak]
+    neighbours = [c for c in range(8) if c != peak and amps[c] >= low]
+    assert neighbours, "a strong unit should reach at least one neighbour"
+    seen = truth.times_on_channel(neighbours[0], min_amplitude_uv=low)
+    assert np.isin(truth.unit_times[u], seen).all()

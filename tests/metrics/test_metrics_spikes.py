@@ -171,6 +171,15 @@ def test_truth_channels_can_be_skipped(recording) -> None:
         spike_f1_truth(times[:2], x, FS)
 
 
+def test_ignored_spikes_are_neither_hits_nor_false_positives(recording) -> None:
+    _, times, x = recording
+    half = [t[::2] for t in times]  # demand only every other spike...
+    rest = [t[1::2] for t in times]
+    without_ignore = spike_f1_truth(half, x, FS)
+    assert without_ignore < 0.75  # ...so the others count as false positives
+    assert spike_f1_truth(half, x, FS, ignore_times_per_channel=rest) >= 0.97
+
+
 def test_bad_inputs_raise(recording) -> None:
     _, _, x = recording
     with pytest.raises(BadInputError, match="shape mismatch"):

@@ -133,6 +133,7 @@ class SpikeTruth:
     peak_channels: np.ndarray
     peak_amplitudes_uv: np.ndarray
     unit_positions_um: np.ndarray
+    channel_amplitudes_uv: np.ndarray  # (units, channels): trough amplitude on each electrode
     events: np.ndarray
     event_units: np.ndarray
     n_channels: int
@@ -141,11 +142,20 @@ class SpikeTruth:
     def n_units(self) -> int:
         return len(self.unit_times)
 
-    def times_on_channel(self, channel: int) -> np.ndarray:
-        """Sorted spike times of every unit whose peak is on ``channel`` (for spike F1)."""
+    def times_on_channel(self, channel: int, min_amplitude_uv: float | None = None) -> np.ndarray:
+        """Sorted spike times seen on ``channel``, for spike F1 against ground truth.
+
+        By default, the spikes of units whose peak is on ``channel``. With ``min_amplitude_uv``,
+        the spikes of every unit whose trough on ``channel`` is at least that deep, so a spike
+        recorded on several electrodes counts on each one where a detector can see it.
+        """
         if not 0 <= channel < self.n_channels:
             raise BadInputError(f"channel {channel} out of range 0..{self.n_channels - 1}")
-        return np.sort(self.events[self.events[:, 1] == channel, 0])
+        if min_amplitude_uv is None:
+            return np.sort(self.events[self.events[:, 1] == channel, 0])
+        units = np.flatnonzero(self.channel_amplitudes_uv[:, channel] >= min_amplitude_uv)
+        times = [self.unit_times[u] for u in units]
+        return np.sort(np.concatenate([*times, np.zeros(0, dtype=np.int64)]))
 
 
 def simulate_recording(
@@ -301,6 +311,7 @@ def _add_units(
     bursty = rng.random(n_units) < cfg.burst_fraction
     unit_times: list[np.ndarray] = []
     peaks = np.zeros(n_units, dtype=np.int64)
+    channel_amplitudes = np.zeros((n_units, n_ch))
     for u in range(n_units):
         sigma = rng.uniform(0.07, 0.16)
         parts = np.array(
@@ -315,6 +326,7 @@ def _add_units(
         peaks[u] = int(np.argmin(dist))
         gain = (1.0 + (dist[peaks[u]] / cfg.spread_um) ** 2) / (1.0 + (dist / cfg.spread_um) ** 2)
         chans = np.flatnonzero(gain >= 0.03)
+        channel_amplitudes[u, chans] = amplitude[u] * gain[chans]
         delay = np.minimum((dist[chans] - dist[peaks[u]]) / _PROPAGATION_UM_PER_MS, 0.4 * sigma)
 
         times, burst_pos = _spike_train(rng, cfg, float(rates[u]), bool(bursty[u]))
@@ -340,6 +352,7 @@ def _add_units(
         peak_channels=peaks,
         peak_amplitudes_uv=amplitude,
         unit_positions_um=unit_pos,
+        channel_amplitudes_uv=channel_amplitudes,
         events=events[order],
         event_units=event_units[order],
         n_channels=n_ch,

@@ -280,6 +280,7 @@ def spike_f1_truth(
     k: float = 4.5,
     tol_ms: float = 0.5,
     refractory_ms: float = 1.0,
+    ignore_times_per_channel: list[np.ndarray | None] | None = None,
 ) -> float:
     """F1 of spikes detected on ``reconstructed`` against known spike times (sample indices).
 
@@ -287,7 +288,9 @@ def spike_f1_truth(
     leaves a channel out of the score (its detections would otherwise all count as false
     positives). The threshold comes from the reconstruction itself — there is no original here.
     Counts are pooled over the scored channels; with no true and no detected spikes (or no
-    scored channel) F1 is 1.0.
+    scored channel) F1 is 1.0. ``ignore_times_per_channel`` lists true spikes too faint to demand
+    (e.g. distant units): a detection that matches one of them is neither a hit nor a false
+    positive.
     """
     y = as_signal(reconstructed, "reconstructed")
     fs = check_rate(fs)
@@ -304,4 +307,31 @@ def spike_f1_truth(
         return 1.0
     filtered = _bandpass(y[scored], fs, *SPIKE_BAND_HZ)
     found = _detect(filtered, fs, _levels(filtered, k), refractory_ms)
+    if ignore_times_per_channel is not None:
+        if len(ignore_times_per_channel) != y.shape[0]:
+            raise BadInputError("ignore list needs one entry per channel")
+        ignored = [
+            _as_events(ignore_times_per_channel[c], "ignored spike times")
+            if ignore_times_per_channel[c] is not None
+            else np.zeros(0, dtype=np.int64)
+            for c in scored
+        ]
+        found = [_drop_matched(f, i, t, tol) for f, i, t in zip(found, ignored, truth, strict=True)]
     return _pooled_f1(truth, found, tol)
+
+
+def _near(found: np.ndarray, events: np.ndarray, tol: int) -> np.ndarray:
+    """Which of ``found`` lie within ``tol`` samples of some of the sorted ``events``."""
+    if events.size == 0:
+        return np.zeros(found.size, dtype=bool)
+    pos = np.searchsorted(events, found)
+    left = events[np.clip(pos - 1, 0, events.size - 1)]
+    right = events[np.clip(pos, 0, events.size - 1)]
+    return np.minimum(np.abs(found - left), np.abs(found - right)) <= tol
+
+
+def _drop_matched(found: np.ndarray, ignore: np.ndarray, truth: np.ndarray, tol: int) -> np.ndarray:
+    """Detections minus those within ``tol`` of an ignored spike and of no true spike."""
+    if found.size == 0:
+        return found
+    return found[~_near(found, ignore, tol) | _near(found, truth, tol)]
