@@ -56,10 +56,19 @@ def make_budget(
     *, lossless: bool = False, ratio: float | None = None, max_error: float | None = None
 ) -> Budget:
     """A :class:`Budget` from at most one of the three modes; none given means lossless."""
-    given = [name for name, on in (("lossless", lossless), ("ratio", ratio is not None),
-                                   ("max_error", max_error is not None)) if on]
+    given = [
+        name
+        for name, on in (
+            ("lossless", lossless),
+            ("ratio", ratio is not None),
+            ("max_error", max_error is not None),
+        )
+        if on
+    ]
     if len(given) > 1:
-        raise BadInputError(f"give only one of lossless, ratio or max_error (got {', '.join(given)})")
+        raise BadInputError(
+            f"give only one of lossless, ratio or max_error (got {', '.join(given)})"
+        )
     if ratio is not None and not (math.isfinite(ratio) and ratio > 1.0):
         raise BadInputError(f"ratio must be a finite number > 1 (raw / compressed), got {ratio:g}")
     if max_error is not None and not (math.isfinite(max_error) and max_error >= 0.0):
@@ -142,8 +151,15 @@ def encode(
             raise BadInputError("a fitted codec already has its config; do not pass another")
         fitted = codec
     else:
-        fitted = fit(data, codec=codec, budget=budget, lossless=lossless, ratio=ratio,
-                     max_error=max_error, config=config)
+        fitted = fit(
+            data,
+            codec=codec,
+            budget=budget,
+            lossless=lossless,
+            ratio=ratio,
+            max_error=max_error,
+            config=config,
+        )
     blob, stats = fitted.encode_with_stats(data)
     if path is not None:
         write_file(path, blob)

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ratecraft.bench import failures, json_safe, markdown_table, run_bench
 from ratecraft.api import write_file
+from ratecraft.bench import failures, json_safe, markdown_table, run_bench
 from ratecraft.codecs import Budget, available_codecs
 from ratecraft.codecs.base import codec_class
 from ratecraft.data.io import describe
@@ -100,7 +100,8 @@ def demo_inputs(quick: bool = False) -> list[DemoInput]:
     grid = float(implant.meta.get("adc", {}).get("code_gain", 65535 / 1023))
     return [
         DemoInput(
-            probe_name(quick), probe,
+            probe_name(quick),
+            probe,
             f"simulate_recording(n_channels={probe_ch}, duration_s={probe_s:g}, "
             "sample_rate=30000, seed=7): 16-bit ADC at 0.195 µV/step",
             max_error=16.0,
@@ -108,7 +109,8 @@ def demo_inputs(quick: bool = False) -> list[DemoInput]:
             truth=probe_truth,
         ),
         DemoInput(
-            IMPLANT, implant,
+            IMPLANT,
+            implant,
             f"simulate_recording(n_channels=1, duration_s={implant_s:g}, sample_rate=19531, "
             "sparse_grid=True, seed=11): 10-bit codes stored in int16 on a grid of "
             f"{grid:.2f}",
@@ -117,14 +119,17 @@ def demo_inputs(quick: bool = False) -> list[DemoInput]:
             truth=implant_truth,
         ),
         DemoInput(
-            DIGITS, digits,
-            "sklearn.datasets.load_digits" + (f" (first {rows} rows)" if rows else "")
+            DIGITS,
+            digits,
+            "sklearn.datasets.load_digits"
+            + (f" (first {rows} rows)" if rows else "")
             + ": 8×8 images, float64 as shipped, one family per image row",
             max_error=1.0,
             max_error_note="1 intensity level (pixels are 0..16)",
         ),
         DemoInput(
-            FAMILIES, families,
+            FAMILIES,
+            families,
             f"simulate_table(n_samples={rows or 2000}, seed=3): families initial/summary/"
             "temporal, with a constant, a duplicate and a 30 % NaN column",
             max_error=None,
@@ -141,8 +146,12 @@ def digits_table(rows: int | None = None) -> FeatureTable:
     values = np.ascontiguousarray(load_digits().data[:rows])
     names = [f"px_r{r}c{c}" for r in range(8) for c in range(8)]
     families = [f"row{r}" for r in range(8) for _ in range(8)]
-    return FeatureTable(values=values, feature_names=names, families=families,
-                        meta={"source": "sklearn.datasets.load_digits"})
+    return FeatureTable(
+        values=values,
+        feature_names=names,
+        families=families,
+        meta={"source": "sklearn.datasets.load_digits"},
+    )
 
 
 class _TracePicker:
@@ -218,10 +227,19 @@ def run_demo(
         paths.append(drawn)
     if picker.best is not None:
         _, rec, window = picker.best
-        caption = (f"{probe.name}, channel {picker.channel}, {TRACE_MS:g} ms: original vs "
-                   f"{rec['codec']} ({rec['setting']}, real ratio {rec['ratio']:.2f})")
-        drawn = plot_trace(picker.original, window, picker.fs, out / "trace.png",
-                           title=caption, unit="µV", scale=picker.scale)
+        caption = (
+            f"{probe.name}, channel {picker.channel}, {TRACE_MS:g} ms: original vs "
+            f"{rec['codec']} ({rec['setting']}, real ratio {rec['ratio']:.2f})"
+        )
+        drawn = plot_trace(
+            picker.original,
+            window,
+            picker.fs,
+            out / "trace.png",
+            title=caption,
+            unit="µV",
+            scale=picker.scale,
+        )
         plots.append((caption, drawn.name))
         paths.append(drawn)
 
@@ -255,8 +273,15 @@ def run_demo(
         f"{_version()}) on {_now()}. Full results, one record per run, are in "
         "[results.json](results.json)."
     )
-    text = render_report(records, title="ratecraft demo", intro=intro, inputs=input_docs,
-                         settings=settings, plots=plots, notes=notes)
+    text = render_report(
+        records,
+        title="ratecraft demo",
+        intro=intro,
+        inputs=input_docs,
+        settings=settings,
+        plots=plots,
+        notes=notes,
+    )
     report = out / "report.md"
     write_file(report, text.encode("utf-8"))
     results = out / "results.json"
@@ -276,8 +301,15 @@ def run_demo(
         "records": records,
     }
     write_file(results, (json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n").encode())
-    return DemoResult(records=records, out_dir=out, report=report, results=results, plots=paths,
-                      seconds=seconds, table=markdown_table(records))
+    return DemoResult(
+        records=records,
+        out_dir=out,
+        report=report,
+        results=results,
+        plots=paths,
+        seconds=seconds,
+        table=markdown_table(records),
+    )
 
 
 def _version() -> str:

@@ -16,8 +16,9 @@ DEFINITIONS = (
     "byte compressors). **SNDR** is computed about each channel's (feature's) mean, over the "
     "entries the original has; `inf` means an exact reconstruction. **spike F1** compares spikes "
     "detected on the reconstruction with those detected on the original; **truth F1** compares "
-    "them with the simulator's true spike times (its lossless value is the ceiling: small units "
-    "fall below the detection threshold even in the original). **family NMSE** is the mean per-feature MSE / "
+    "them with the simulator's true spikes on every electrode where they are at least twice the "
+    "detection threshold deep (fainter ones may be found or missed without penalty); its lossless "
+    "value is the ceiling. **family NMSE** is the mean per-feature MSE / "
     "variance within each feature family. Throughput counts stored values per second; encode "
     "excludes `fit` (rate control), which the JSON reports as `fit_seconds`. Every run decodes "
     "its own container; lossless runs must be bit-exact and max-error runs must meet their "
@@ -37,16 +38,23 @@ def inputs_table(inputs: Sequence[dict[str, Any]]) -> str:
     ]
     for d in inputs:
         rate = d.get("sample_rate")
-        lines.append("| " + " | ".join(_cell(v) for v in (
-            d.get("name", "?"),
-            d.get("kind", "?"),
-            " × ".join(str(s) for s in d.get("shape", [])),
-            d.get("dtype", "?"),
-            "–" if rate is None else f"{rate:g}",
-            f"{d.get('raw_bytes', 0):,}",
-            d.get("nan_count", 0),
-            d.get("source", ""),
-        )) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(v)
+                for v in (
+                    d.get("name", "?"),
+                    d.get("kind", "?"),
+                    " × ".join(str(s) for s in d.get("shape", [])),
+                    d.get("dtype", "?"),
+                    "–" if rate is None else f"{rate:g}",
+                    f"{d.get('raw_bytes', 0):,}",
+                    d.get("nan_count", 0),
+                    d.get("source", ""),
+                )
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -58,9 +66,12 @@ def family_nmse_tables(records: Sequence[dict[str, Any]]) -> str:
         if not rows:
             continue
         fams = list(dict.fromkeys(f for r in rows for f in r["family_nmse"]))
-        lines = [f"**{_cell(name)}**", "",
-                 "| codec | setting | " + " | ".join(_cell(f) for f in fams) + " |",
-                 "|---|---|" + "---|" * len(fams)]
+        lines = [
+            f"**{_cell(name)}**",
+            "",
+            "| codec | setting | " + " | ".join(_cell(f) for f in fams) + " |",
+            "|---|---|" + "---|" * len(fams),
+        ]
         for r in rows:
             cells = [_nmse(r["family_nmse"].get(f)) for f in fams]
             lines.append(f"| {r['codec']} | {r['setting']} | " + " | ".join(cells) + " |")
@@ -104,8 +115,12 @@ def render_report(
     refused = [r for r in records if r["status"] == "refused"]
     for heading, rows in (("### Failures", failed), ("### Refused runs", refused)):
         if rows:
-            blocks += [heading, _bullets(
-                f"{r['input']} · {r['codec']} · {r['setting']}: {r['error']}" for r in rows)]
+            blocks += [
+                heading,
+                _bullets(
+                    f"{r['input']} · {r['codec']} · {r['setting']}: {r['error']}" for r in rows
+                ),
+            ]
     if plots:
         blocks.append("## Plots")
         for caption, path in plots:

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-
 PathLike = str | os.PathLike[str]
 
 
@@ -50,8 +49,9 @@ def plot_ratios(records: Sequence[dict[str, Any]], path: PathLike) -> Path | Non
         return None
     counts = [sum(r["input"] == name for r in ok) for name in inputs]
     fig = _figure(8.0, 1.2 + 0.32 * sum(counts) + 0.5 * len(inputs))
-    axes = fig.subplots(len(inputs), 1, squeeze=False,
-                        gridspec_kw={"height_ratios": [max(c, 1) for c in counts]})[:, 0]
+    axes = fig.subplots(
+        len(inputs), 1, squeeze=False, gridspec_kw={"height_ratios": [max(c, 1) for c in counts]}
+    )[:, 0]
     for ax, name in zip(axes, inputs, strict=True):
         rows = [r for r in ok if r["input"] == name]
         labels = [f"{r['codec']} ({r['setting']})" for r in rows]
@@ -66,23 +66,30 @@ def plot_ratios(records: Sequence[dict[str, Any]], path: PathLike) -> Path | Non
         ax.set_title(name, fontsize=9, loc="left")
         ax.set_xlim(0, max(ratios) * 1.18)
         ax.axvline(1.0, color="grey", lw=0.6, ls=":")
-    axes[-1].set_xlabel("compression ratio (raw bytes / container bytes; blue lossless, "
-                        "orange lossy)")
+    axes[-1].set_xlabel(
+        "compression ratio (raw bytes / container bytes; blue lossless, orange lossy)"
+    )
     return _save(fig, path)
 
 
 def plot_rate_distortion(records: Sequence[dict[str, Any]], path: PathLike) -> Path | None:
     """SNDR (dB) against real bits/sample of every lossy run, one line per input × codec."""
-    lossy = [r for r in _ok(records) if not r["lossless"]
-             and r.get("sndr_db") is not None and math.isfinite(r["sndr_db"])]
+    lossy = [
+        r
+        for r in _ok(records)
+        if not r["lossless"] and r.get("sndr_db") is not None and math.isfinite(r["sndr_db"])
+    ]
     if not lossy:
         return None
     fig = _figure(7.0, 4.5)
     ax = fig.subplots()
     groups = list(dict.fromkeys((r["input"], r["codec"]) for r in lossy))
     for name, codec in groups:
-        pts = sorted((r["bits_per_sample"], r["sndr_db"], r["setting"]) for r in lossy
-                     if r["input"] == name and r["codec"] == codec)
+        pts = sorted(
+            (r["bits_per_sample"], r["sndr_db"], r["setting"])
+            for r in lossy
+            if r["input"] == name and r["codec"] == codec
+        )
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         style = "--" if any(r["kind"] == "table" for r in lossy if r["input"] == name) else "-"
         ax.plot(xs, ys, style, marker="o", label=f"{name} · {codec}")
