@@ -54,8 +54,11 @@ def int_blocks(draw: st.DrawFn) -> np.ndarray:
     return np.clip(walk, lo, hi).astype(name)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(x=int_blocks(), per_stream=st.integers(1, 8), level=st.sampled_from([0, 5, 8]))
 def test_round_trip_integer_blocks(x: np.ndarray, per_stream: int, level: int) -> None:
     _round_trip(x, channels_per_stream=per_stream, level=level)
@@ -95,8 +98,9 @@ def test_empty_blocks(shape: tuple[int, int]) -> None:
     assert codec.encode_block(np.zeros(shape, dtype=np.int16)).payload == b""
 
 
-@pytest.mark.parametrize(("dtype", "step"), [("float32", 0.25), ("float64", 0.195),
-                                             ("float32", 1.0), ("float64", 3.7)])
+@pytest.mark.parametrize(
+    ("dtype", "step"), [("float32", 0.25), ("float64", 0.195), ("float32", 1.0), ("float64", 3.7)]
+)
 def test_floats_on_a_grid(dtype: str, step: float) -> None:
     rng = np.random.default_rng(4)
     k = np.cumsum(rng.integers(-20, 21, size=(10, 3000)), axis=1)
@@ -117,11 +121,14 @@ def test_floats_off_any_grid_are_refused(dtype: str) -> None:
         get_codec("flac").encode(Recording(np.array([[np.nan, 1.0]], dtype=dtype), 1000.0))
 
 
-@pytest.mark.parametrize(("dtype", "values"), [
-    ("int32", [-(2**23) - 1, 2**23 - 1]),
-    ("int64", [0, 2**40]),
-    ("uint32", [0, 2**24]),
-])
+@pytest.mark.parametrize(
+    ("dtype", "values"),
+    [
+        ("int32", [-(2**23) - 1, 2**23 - 1]),
+        ("int64", [0, 2**40]),
+        ("uint32", [0, 2**24]),
+    ],
+)
 def test_more_than_24_bits_is_refused(dtype: str, values: list[int]) -> None:
     x = np.array([values], dtype=dtype)
     with pytest.raises(BadInputError, match="more than 24 bits"):
@@ -159,8 +166,15 @@ def test_corrupt_payload_is_refused() -> None:
     payload = codec.encode_block(x).payload
     assert codec.decode_block(memoryview(payload), 11, 3000, dtype).tobytes() == x.tobytes()
     rng = np.random.default_rng(0)
-    for pos in [0, 5, 20, 40, len(payload) // 2, len(payload) - 1,
-                *rng.integers(0, len(payload), 20)]:
+    for pos in [
+        0,
+        5,
+        20,
+        40,
+        len(payload) // 2,
+        len(payload) - 1,
+        *rng.integers(0, len(payload), 20),
+    ]:
         bad = bytearray(payload)
         bad[pos] ^= 0x01
         with pytest.raises(CorruptStreamError):
@@ -172,8 +186,7 @@ def test_corrupt_payload_is_refused() -> None:
         with pytest.raises(CorruptStreamError):
             codec.decode_block(memoryview(payload), rows, frames, dtype)
     with pytest.raises(CorruptStreamError):  # stream count differs
-        get_codec("flac", channels_per_stream=4).decode_block(memoryview(payload), 11, 3000,
-                                                                dtype)
+        get_codec("flac", channels_per_stream=4).decode_block(memoryview(payload), 11, 3000, dtype)
 
 
 def test_damage_behind_a_valid_checksum_is_refused() -> None:

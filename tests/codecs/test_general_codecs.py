@@ -42,12 +42,16 @@ def dense_signal(kind: str, dtype: np.dtype, shape: tuple[int, int], seed: int) 
     rng = np.random.default_rng(seed)
     info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
     if kind == "walk":
-        walk = np.cumsum(rng.integers(-3, 4, size=shape), axis=1) + (info.max // 2 if
-                                                                   dtype.kind == "u" else 0)
+        walk = np.cumsum(rng.integers(-3, 4, size=shape), axis=1) + (
+            info.max // 2 if dtype.kind == "u" else 0
+        )
         return np.clip(walk, info.min, info.max).astype(dtype)
     if kind == "noise":
-        return rng.integers(0, 256, size=(*shape, dtype.itemsize), dtype=np.uint8).view(
-            dtype).reshape(shape)  # every bit pattern, NaNs included for floats
+        return (
+            rng.integers(0, 256, size=(*shape, dtype.itemsize), dtype=np.uint8)
+            .view(dtype)
+            .reshape(shape)
+        )  # every bit pattern, NaNs included for floats
     if kind == "constant":
         return np.full(shape, info.min, dtype=dtype)
     return rng.choice(np.array([info.min, info.max], dtype=dtype), size=shape)
@@ -63,8 +67,11 @@ def blocks(draw: st.DrawFn) -> np.ndarray:
     return dense_signal(kind, dtype, shape, draw(st.integers(0, 2**32 - 1)))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(name=st.sampled_from(CODECS), layout=st.sampled_from(LAYOUTS), x=blocks())
 def test_round_trip_any_block(name: str, layout: dict, x: np.ndarray) -> None:
     _round_trip(name, x, **FAST[name], **layout)
@@ -75,8 +82,9 @@ def test_round_trip_any_block(name: str, layout: dict, x: np.ndarray) -> None:
 def test_extremes_constant_and_one_sample(name: str, dtype: str) -> None:
     dt = np.dtype(dtype)
     info = np.iinfo(dt) if dt.kind in "iu" else np.finfo(dt)
-    extremes = np.array([[info.min, info.max, 0, info.max], [info.max, info.min, info.min, 1]],
-                        dtype=dt)
+    extremes = np.array(
+        [[info.min, info.max, 0, info.max], [info.max, info.min, info.min, 1]], dtype=dt
+    )
     _round_trip(name, extremes)
     _round_trip(name, np.full((5, 1000), info.max, dtype=dt), layout="planar", shuffle=True)
     _round_trip(name, np.zeros((3, 700), dtype=dt))
@@ -101,8 +109,9 @@ def test_empty_blocks(name: str, shape: tuple[int, int]) -> None:
 @pytest.mark.parametrize("name", CODECS)
 def test_feature_table_round_trip(name: str) -> None:
     rng = np.random.default_rng(1)
-    table = FeatureTable(rng.normal(size=(300, 7)).astype(np.float32),
-                         families=["a"] * 3 + ["b"] * 4)
+    table = FeatureTable(
+        rng.normal(size=(300, 7)).astype(np.float32), families=["a"] * 3 + ["b"] * 4
+    )
     out = decode(get_codec(name).encode(table))
     assert isinstance(out, FeatureTable)
     assert out.values.tobytes() == table.values.tobytes()
@@ -118,12 +127,15 @@ def test_ratio_on_smooth_signal(name: str, layout: dict) -> None:
     assert stats.ratio == stats.raw_bytes / stats.container_bytes
 
 
-@pytest.mark.parametrize(("name", "low", "high"), [
-    ("zstd", {"level": 1}, {"level": 19}),
-    ("lzma", {"preset": 0, "extreme": False}, {"preset": 9}),
-    ("zstd", {}, {"layout": "planar"}),
-    ("lzma", {}, {"shuffle": True}),
-])
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [
+        ("zstd", {"level": 1}, {"level": 19}),
+        ("lzma", {"preset": 0, "extreme": False}, {"preset": 9}),
+        ("zstd", {}, {"layout": "planar"}),
+        ("lzma", {}, {"shuffle": True}),
+    ],
+)
 def test_every_knob_changes_the_bitstream(name: str, low: dict, high: dict) -> None:
     rec = Recording(_random_walk(), 30000.0)
     a, b = get_codec(name, low).encode(rec), get_codec(name, high).encode(rec)
@@ -132,8 +144,9 @@ def test_every_knob_changes_the_bitstream(name: str, low: dict, high: dict) -> N
 
 
 @pytest.mark.parametrize("name", CODECS)
-@pytest.mark.parametrize("bad", [{"layout": "diagonal"}, {"level": 0}, {"preset": 10},
-                                 {"unknown": 1}])
+@pytest.mark.parametrize(
+    "bad", [{"layout": "diagonal"}, {"level": 0}, {"preset": 10}, {"unknown": 1}]
+)
 def test_bad_config_is_refused(name: str, bad: dict) -> None:
     if ("level" in bad and name == "lzma") or ("preset" in bad and name == "zstd"):
         bad = {"unknown": 1}
@@ -156,8 +169,14 @@ def test_corrupt_payload_is_refused(name: str, shuffle: bool) -> None:
     dtype = np.dtype(np.int16)
     assert codec.decode_block(memoryview(payload), 5, 3000, dtype).tobytes() == x.tobytes()
     rng = np.random.default_rng(0)
-    for pos in [0, 1, len(payload) // 2, len(payload) - 5, len(payload) - 1,
-                *rng.integers(0, len(payload), 20)]:
+    for pos in [
+        0,
+        1,
+        len(payload) // 2,
+        len(payload) - 5,
+        len(payload) - 1,
+        *rng.integers(0, len(payload), 20),
+    ]:
         bad = bytearray(payload)
         bad[pos] ^= 0x04
         with pytest.raises(CorruptStreamError):
