@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from ratecraft.bitstream.container import MAGIC, read_header
 from ratecraft.codecs import Budget, Codec, CodecConfig, EncodeStats, available_codecs, get_codec
 from ratecraft.codecs import decode as _decode_blob
-from ratecraft.codecs.base import codec_class
+from ratecraft.codecs.base import Progress, codec_class
 from ratecraft.data.io import describe, read_data
 from ratecraft.data.io.common import atomic_output
 from ratecraft.data.types import Data
@@ -138,6 +138,7 @@ def encode(
     ratio: float | None = None,
     max_error: float | None = None,
     config: CodecConfig | dict[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[bytes, EncodeStats]:
     """Encode ``data`` into an `.rcz` container; returns its bytes and the real/estimated sizes.
 
@@ -160,7 +161,7 @@ def encode(
             max_error=max_error,
             config=config,
         )
-    blob, stats = fitted.encode_with_stats(data)
+    blob, stats = fitted.encode_with_stats(data, progress)
     if path is not None:
         write_file(path, blob)
     return blob, stats
@@ -178,12 +179,15 @@ def write_file(path: PathLike, content: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def decode(source: bytes | bytearray | memoryview | PathLike) -> Data:
+def decode(
+    source: bytes | bytearray | memoryview | PathLike, progress: Progress | None = None
+) -> Data:
     """Decode an `.rcz` container given as bytes or as a path."""
     if isinstance(source, bytes | bytearray | memoryview):
-        return _decode_blob(bytes(source) if isinstance(source, bytearray) else source)
+        blob = bytes(source) if isinstance(source, bytearray) else source
+        return _decode_blob(blob, progress)
     path = Path(source)
-    return _with_path(path, lambda: _decode_blob(_read_bytes(path)))
+    return _with_path(path, lambda: _decode_blob(_read_bytes(path), progress))
 
 
 def is_container(path: PathLike) -> bool:

@@ -208,6 +208,35 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 # ---- commands -------------------------------------------------------------------------------
 
 
+@contextmanager
+def _chunk_bar(label: str) -> Iterator[Any]:
+    """A Rich progress bar fed by the codec's per-chunk callback (on a terminal only)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        TimeRemainingColumn(),
+        console=_console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@contextmanager
+def _spinner(label: str) -> Iterator[None]:
+    """A Rich spinner for steps with no natural progress count (rate-control search)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    with _console(stderr=True).status(label):
+        yield
+
+
 @app.command("info")
 @_guarded
 def info_cmd(
@@ -342,8 +371,10 @@ def encode_cmd(
     if output.suffix.lower() != api.CONTAINER_SUFFIX:
         log.warning("%s: containers are usually named *.rcz", output)
     data = api.load(input, fs=fs, dataset=dataset, kind=kind)
-    fitted = api.fit(data, codec=name, budget=budget)
-    _, stats = api.encode(data, output, codec=fitted)
+    with _spinner(f"fitting {name} ({budget.describe()})"):
+        fitted = api.fit(data, codec=name, budget=budget)
+    with _chunk_bar("encoding") as progress:
+        _, stats = api.encode(data, output, codec=fitted, progress=progress)
     doc = {
         "input": str(input),
         "output": str(output),
@@ -399,7 +430,8 @@ def decode_cmd(
             f"{output}: cannot write {output.suffix or 'files without an extension'!r}; "
             f"supported: {', '.join(WRITERS)}"
         )
-    data = api.decode(input)
+    with _chunk_bar("decoding") as progress:
+        data = api.decode(input, progress)
     write_data(data, output, dataset=dataset)
     d = describe(data)
     rate = f" at {d['sample_rate']:g} Hz" if d["sample_rate"] else ""

@@ -138,3 +138,15 @@ def test_real_recording_beats_generic_coders():
     assert _exact(decode(blob).samples, rec.samples)
     # shared/data/README.md: lzma -9e 1.40, FLAC -8 2.15-2.29 on this recording
     assert stats.ratio > 2.3
+
+
+def test_progress_reports_every_chunk():
+    rec, _ = simulate_recording(n_channels=2, duration_s=0.5, sample_rate=20000.0, seed=6)
+    codec = get_codec("predictive")
+    codec.chunk_frames = lambda data: 4000  # type: ignore[method-assign]
+    seen: list[tuple[int, int]] = []
+    blob, _ = codec.encode_with_stats(rec, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(4000, 10000), (8000, 10000), (10000, 10000)]
+    back: list[tuple[int, int]] = []
+    decode(blob, progress=lambda d, t: back.append((d, t)))
+    assert back == seen

@@ -34,6 +34,9 @@ from ratecraft.errors import BadInputError, CorruptStreamError, UnknownCodecErro
 
 DEFAULT_CHUNK_SAMPLES = 1 << 21
 
+Progress = Callable[[int, int], None]
+"""Called after each chunk with (frames done, frames in all)."""
+
 
 class CodecConfig(BaseModel):
     """Base of every codec's configuration; round-trips through JSON/YAML."""
@@ -169,7 +172,9 @@ class Codec(ABC):
         self.budget = budget
         return self
 
-    def encode_with_stats(self, data: Data) -> tuple[bytes, EncodeStats]:
+    def encode_with_stats(
+        self, data: Data, progress: Progress | None = None
+    ) -> tuple[bytes, EncodeStats]:
         self.check_input(data)
         block = as_block(data)
         start = time.perf_counter()
@@ -185,6 +190,8 @@ class Codec(ABC):
             writer.add_chunk(res.payload, part.shape[1])
             payload_bytes += len(res.payload)
             est = None if (est is None or res.estimated_bits is None) else est + res.estimated_bits
+            if progress is not None:
+                progress(s + part.shape[1], block.shape[1])
         writer.close()
         out = buf.getvalue()
         stats = EncodeStats(
@@ -276,9 +283,10 @@ def get_codec(name: str, config: CodecConfig | dict[str, Any] | None = None, **k
 
 def _load_builtin() -> None:
     import ratecraft.codecs.classical  # noqa: F401  (registers on import)
+    from ratecraft.codecs import learned  # noqa: F401  (registers on import)
 
 
-def decode(blob: bytes | memoryview) -> Data:
+def decode(blob: bytes | memoryview, progress: Progress | None = None) -> Data:
     """Decode any `.rcz` container produced by a registered codec."""
     header, _ = read_header(blob)
     cls = codec_class(header.codec)
@@ -301,6 +309,8 @@ def decode(blob: bytes | memoryview) -> Data:
                 f"chunk decoded to {part.shape} {part.dtype}, expected ({rows}, {frames}) {dtype}"
             )
         parts.append(part)
+        if progress is not None:
+            progress(sum(p.shape[1] for p in parts), header.shape[1])
     block = np.concatenate(parts, axis=1) if parts else np.zeros(header.shape, dtype=dtype)
     if header.kind == "recording":
         return Recording(
