@@ -1,0 +1,414 @@
+"""`LearnedTableCodec`: the shared glue of the learned feature-table codecs.
+
+``fit(table, budget)`` runs clean → normalize → group → allocate → train. ``encode_block``
+codes one chunk of samples: the model's latents or tokens (entropy coded with integer tables)
+plus the exact NaN/±inf positions of the kept features (:class:`MissingCells`) and nothing else
+per sample. ``decode_block`` inverts it in original units: inverse normalization, the recorded
+NaN/inf cells put back, dropped constant/duplicate columns rebuilt from the cleaning report
+(features dropped for being mostly missing come back as NaN: they were never coded).
+
+**Finding the model at decode time.** A learned container cannot be decoded from its header
+alone: it needs the trained weights. The header stores the codec name and the SHA-256 of the
+weights; decode with the trained codec, ``LearnedTableCodec.load(model_dir).decode(blob)`` (or
+the codec returned by ``fit``). A weights mismatch is a clear :class:`BadInputError`, and the
+generic ``ratecraft.codecs.decode(blob)`` refuses with a message saying how to decode.
+
+**Rate control.** ``Budget(ratio=R)`` becomes a bit budget per sample,
+``8·raw_bytes_per_sample/R`` minus the container's fixed overhead spread over the fitted table's
+samples; each subclass turns it into widths and bits through :func:`ratecraft.allocation.allocate`
+(see their docstrings). Without a budget the config's ``latent_dims``/``bits`` and
+``compression_level`` are used. ``Budget(lossless=True)`` and ``Budget(max_error=…)`` are
+refused: these codecs are lossy with no per-value error bound. The achieved ratio on the
+fitted table is measured and kept in ``fit_report``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+import ratecraft
+from ratecraft.allocation import Allocation, AllocationConfig, GroupStats
+from ratecraft.bitstream.container import atomic_write, iter_chunks, read_header
+from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
+from ratecraft.codecs.base import BlockResult, Codec, CodecConfig, _header_for, codec_class
+from ratecraft.codecs.budget import Budget
+from ratecraft.data.clean import CleaningConfig, CleaningReport, MissingCells, apply_cleaning
+from ratecraft.data.clean import clean_table as _clean
+from ratecraft.data.grouping import GroupLayout, group_table
+from ratecraft.data.normalize import NormalizeConfig, Normalizer
+from ratecraft.data.types import Data, FeatureTable
+from ratecraft.errors import BadInputError, CorruptStreamError
+from ratecraft.train import checkpoint as ckpt
+from ratecraft.train.trainer import TrainConfig, Trainer, TrainResult
+
+__all__ = ["LearnedTableCodec", "LearnedTableConfig"]
+
+log = logging.getLogger(__name__)
+_MAX_MISSING = 1 << 28
+
+
+class LearnedTableConfig(CodecConfig):
+    """Options shared by the learned table codecs (pipeline, allocation, training)."""
+
+    grouping: str | dict[str, list[str]] = "families"
+    cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    allocation_strategy: str = "auto"
+    compression_ratios: str | list[float] | dict[str, float | list[float]] = "auto"
+    compression_level: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
+    latent_dims: int = Field(default=16, ge=1, le=1_000_000)
+    hidden: int = Field(default=64, ge=4, le=4096)
+    temporal_families: list[str] = Field(default_factory=lambda: ["temporal"])
+    group_weights: dict[str, float] | None = None
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _allocation_ok(self) -> Self:
+        AllocationConfig(  # raises a one-line error for unknown strategies or ratio conflicts
+            allocation_strategy=self.allocation_strategy,
+            compression_ratios=self.compression_ratios,
+            compression_level=self.compression_level,
+            latent_dims=self.latent_dims,
+        )
+        if self.group_weights is not None and any(
+            not (math.isfinite(w) and w > 0) for w in self.group_weights.values()
+        ):
+            raise ValueError("group_weights must be positive numbers")
+        return self
+
+
+class LearnedTableCodec(Codec):
+    """Base of the learned table codecs; subclasses build the model and code its outputs."""
+
+    config_cls: ClassVar[type[CodecConfig]] = LearnedTableConfig
+    config: LearnedTableConfig
+    supports_lossy = True
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.report: CleaningReport | None = None
+        self.normalizer: Normalizer | None = None
+        self.layout: GroupLayout | None = None
+        self.stats: list[GroupStats] | None = None
+        self.allocation: Allocation | None = None
+        self.model: nn.Module | None = None
+        self.weights_hash: str | None = None
+        self.train_result: TrainResult | None = None
+        self.fit_report: dict[str, Any] = {}
+
+    # ---- subclass hooks ------------------------------------------------------------------
+    def _plan(self, stats: list[GroupStats], bits: float | None) -> Allocation:
+        raise NotImplementedError
+
+    def _build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _target_rate(self, bits: float | None) -> float | None:
+        """Bits per sample the trainer should steer the rate to (None: no rate control)."""
+        return None
+
+    def _finalize(self, z: np.ndarray) -> None:
+        """After training: build the integer coding tables from the training data."""
+
+    def _encode_z(self, z: np.ndarray) -> tuple[bytes, float]:
+        raise NotImplementedError
+
+    def _decode_z(self, payload: memoryview, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _forward_z(self, z: np.ndarray) -> np.ndarray:
+        """The model's own inference reconstruction (quantized latents), normalized units."""
+        raise NotImplementedError
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra(self, meta: dict[str, Any]) -> None:
+        """Restore what :meth:`_extra_meta` stored."""
+
+    # ---- fitting -------------------------------------------------------------------------
+    def check_input(self, data: Data) -> None:
+        if not isinstance(data, FeatureTable):
+            raise BadInputError(f"{self.name} codes feature tables, not {type(data).__name__}")
+        if self.report is not None and data.n_features != self.report.n_features_in:
+            raise BadInputError(
+                f"{self.name}: model was fitted on {self.report.n_features_in} features, "
+                f"table has {data.n_features}"
+            )
+
+    def fit(
+        self,
+        data: Data,
+        budget: Budget | None = None,
+        *,
+        train_dir: str | Path | None = None,
+        resume: bool = False,
+    ) -> Self:
+        """Clean, normalize, group, allocate and train on ``data``.
+
+        ``train_dir`` receives the trainer's checkpoint and ``metrics.jsonl``; ``resume=True``
+        continues an interrupted fit from it (same data and config give the same model).
+        """
+        if budget is not None and budget.lossless:
+            raise BadInputError(
+                f"{self.name} is a lossy learned codec; it cannot meet a lossless budget "
+                "(use a lossless codec such as predictive or zstd)"
+            )
+        if budget is not None and budget.max_error is not None:
+            raise BadInputError(
+                f"{self.name} cannot guarantee a max_error; give a ratio or no budget"
+            )
+        self.check_input(data)
+        assert isinstance(data, FeatureTable)
+        cfg = self.config
+        cleaned, report = _clean(data, cfg.cleaning)
+        if cleaned.n_samples < 2:
+            raise BadInputError(f"{self.name} needs at least 2 samples to fit")
+        normalizer = Normalizer.fit(cleaned.values, cleaned.feature_names, cfg.normalize)
+        z = normalizer.transform(cleaned.values)
+        layout = group_table(cleaned, cfg.grouping, seed=cfg.seed, ignore=report.dropped_names)
+        self._check_group_weights(layout)
+        self.report, self.normalizer, self.layout = report, normalizer, layout
+        self.stats = GroupStats.from_values(z, layout)
+        bits = None if budget is None else self._budget_bits(data, budget)
+        self.allocation = self._plan(self.stats, bits)
+        torch.manual_seed(cfg.seed)
+        self.model = self._build_model()
+        trainer = Trainer(
+            cfg.train,
+            checkpoint_dir=train_dir,
+            metrics_path=None if train_dir is None else Path(train_dir) / "metrics.jsonl",
+        )
+        self.train_result = trainer.fit(
+            self.model,
+            z,
+            feature_weights=self._feature_weights(),
+            target_bits=self._target_rate(bits),
+            resume=resume,
+        )
+        self.model.eval()
+        self._finalize(z)
+        self.weights_hash = ckpt.tensors_digest(self.model.state_dict())
+        if budget is not None:
+            self.budget = budget
+        _, stats = self.encode_with_stats(data)
+        self.fit_report = {
+            "ratio": stats.ratio,
+            "bits_per_sample": 8.0 * stats.container_bytes / data.n_samples,
+            "estimated_bits_per_sample": (stats.estimated_bits or 0.0) / data.n_samples,
+            "target_bits_per_sample": bits,
+            "parameters": self.parameter_count(),
+            "epochs": self.train_result.epochs_run,
+            "best_epoch": self.train_result.best_epoch,
+            "best_val_loss": self.train_result.best_val_loss,
+            "lmbda": self.train_result.lmbda,
+        }
+        log.info("%s fitted: %s", self.name, self.fit_report)
+        return self
+
+    def _check_group_weights(self, layout: GroupLayout) -> None:
+        gw = self.config.group_weights or {}
+        unknown = sorted(set(gw) - set(layout.names))
+        if unknown:
+            raise BadInputError(f"group_weights name unknown group(s) {unknown}")
+
+    def _feature_weights(self) -> np.ndarray:
+        assert self.layout is not None
+        w = np.ones(self.layout.n_features)
+        for name, weight in (self.config.group_weights or {}).items():
+            w[self.layout.indices(name)] = weight
+        return w
+
+    def _budget_bits(self, data: FeatureTable, budget: Budget) -> float:
+        """Bits per sample for the model from ``Budget(ratio=R)`` after container overhead."""
+        assert budget.ratio is not None and self.report is not None
+        n = data.n_samples
+        raw_bits = 8.0 * data.values.dtype.itemsize * data.n_features
+        self.weights_hash = "0" * 64
+        header = len(_header_for(self, data, self.chunk_frames(data)).model_dump_json())
+        chunks = -(-n // self.chunk_frames(data))
+        overhead = 8 * (header + 22 + chunks * 40 + 5 * self.report.missing.count)
+        bits = raw_bits / budget.ratio - overhead / n
+        if bits <= 0:
+            raise BadInputError(
+                f"ratio {budget.ratio:g} is unreachable for {n} samples: the container "
+                f"overhead alone needs {overhead / n:.1f} bits per sample"
+            )
+        return bits
+
+    # ---- blocks --------------------------------------------------------------------------
+    def _fitted(self) -> tuple[CleaningReport, Normalizer]:
+        if self.report is None or self.normalizer is None or self.model is None:
+            raise BadInputError(f"{self.name} is not fitted; call fit() or load() first")
+        return self.report, self.normalizer
+
+    def _z_of(self, values: np.ndarray) -> tuple[np.ndarray, MissingCells]:
+        report, normalizer = self._fitted()
+        kept, missing = apply_cleaning(values, report)
+        return normalizer.transform(kept), missing
+
+    def _to_original(self, z_hat: np.ndarray, missing: MissingCells, dtype: np.dtype) -> np.ndarray:
+        report, normalizer = self._fitted()
+        kept = missing.restore(normalizer.inverse(z_hat))
+        full = report.restore_dropped(kept)
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            full = np.clip(np.rint(np.nan_to_num(full)), info.min, info.max)
+        return full.astype(dtype)
+
+    def encode_block(self, block: np.ndarray) -> BlockResult:
+        z, missing = self._z_of(block.T)
+        codes, est = self._encode_z(z)
+        width = missing.shape[1]
+        flat = np.asarray(missing.rows, np.int64) * width + np.asarray(missing.cols, np.int64)
+        flat = flat.astype("<u8")
+        kinds = np.asarray(missing.kinds, np.uint8)
+        payload = pack_sections([codes, flat.tobytes(), kinds.tobytes()])
+        return BlockResult(payload, est)
+
+    def decode_block(
+        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
+    ) -> np.ndarray:
+        report, _ = self._fitted()
+        if rows != report.n_features_in:
+            raise CorruptStreamError(f"stream has {rows} features, model {report.n_features_in}")
+        codes, flat_raw, kinds_raw = unpack_sections(payload, expect=3)
+        width = len(report.kept)
+        count = len(kinds_raw)
+        if count > min(_MAX_MISSING, frames * width):
+            raise CorruptStreamError("stream declares more missing cells than cells")
+        flat = array_from(flat_raw, "<u8", count, "missing cells").astype(np.int64)
+        kinds = array_from(kinds_raw, "u1", count, "missing kinds").astype(np.int64)
+        if count and (flat.max() >= frames * width or kinds.max() > 2):
+            raise CorruptStreamError("missing-cell positions or kinds out of range")
+        missing = MissingCells(
+            shape=(frames, width),
+            rows=(flat // width).tolist(),
+            cols=(flat % width).tolist(),
+            kinds=kinds.tolist(),
+        )
+        z_hat = self._decode_z(codes, frames)
+        return self._to_original(z_hat, missing, np.dtype(dtype)).T
+
+    def reconstruct(self, data: FeatureTable) -> FeatureTable:
+        """The model's inference reconstruction without a bitstream (what decode must equal)."""
+        self.check_input(data)
+        z, missing = self._z_of(data.values)
+        values = self._to_original(self._forward_z(z), missing, data.values.dtype)
+        return FeatureTable(values, list(data.feature_names or []), data.families)
+
+    # ---- containers ----------------------------------------------------------------------
+    def stream_params(self) -> dict[str, Any]:
+        return {"weights_sha256": self.weights_hash}
+
+    @classmethod
+    def from_stream_params(cls, params: dict[str, Any]) -> Self:
+        raise BadInputError(
+            f"a {cls.name} container needs its trained model: "
+            "LearnedTableCodec.load(model_dir).decode(blob)"
+        )
+
+    def decode(self, blob: bytes | memoryview) -> FeatureTable:
+        """Decode a container written by this trained codec (weights hash must match)."""
+        self._fitted()
+        header, _ = read_header(blob)
+        if header.codec != self.name or header.kind != "table":
+            raise BadInputError(f"container holds {header.codec!r} {header.kind}, not {self.name}")
+        if header.codec_params.get("weights_sha256") != self.weights_hash:
+            raise BadInputError(
+                f"container was written by a different trained {self.name} model "
+                "(weights hash mismatch); load the model it was encoded with"
+            )
+        dtype = np.dtype(header.dtype)
+        rows = header.shape[0]
+        parts = [self.decode_block(p, rows, f, dtype) for f, p in iter_chunks(blob)]
+        block = np.concatenate(parts, axis=1) if parts else np.zeros(header.shape, dtype)
+        return FeatureTable(block.T.copy(), header.feature_names, header.families)
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    def parameter_count(self) -> int:
+        from ratecraft.codecs.learned.blocks import parameter_count
+
+        return parameter_count(self.model) if self.model is not None else 0
+
+    def save(self, directory: str | Path) -> None:
+        """``weights.safetensors`` + ``codec.json`` (everything needed to decode and diagnose)."""
+        report, normalizer = self._fitted()
+        assert self.model is not None and self.layout is not None and self.allocation is not None
+        report_doc = report.model_dump(mode="json")
+        report_doc["missing"] = {"shape": [0, len(report.kept)]}  # training holes: not needed
+        meta = {
+            "codec": self.name,
+            "version": self.version,
+            "package_version": ratecraft.__version__,
+            "config": self.config.model_dump(mode="json"),
+            "budget": None if self.budget.lossless else self.budget.model_dump(mode="json"),
+            "feature_names": report.feature_names_in,
+            "dropped_features": report.reasons(),
+            "cleaning": report_doc,
+            "normalization": normalizer.model_dump(mode="json"),
+            "groups": self.layout.model_dump(mode="json"),
+            "group_stats": [s.model_dump(mode="json") for s in self.stats or []],
+            "allocation": self.allocation.model_dump(mode="json"),
+            "weights_sha256": self.weights_hash,
+            "parameters": self.parameter_count(),
+            "fit_report": self.fit_report,
+            **self._extra_meta(),
+        }
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "weights.safetensors", ckpt.safetensors_bytes(self.model.state_dict()))
+        atomic_write(out / "codec.json", json.dumps(meta, indent=1).encode())
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LearnedTableCodec:
+        """Rebuild a trained codec from :meth:`save`'s directory (weights hash checked)."""
+        meta = _read_json(Path(directory) / "codec.json")
+        name = str(meta.get("codec"))
+        target = codec_class(name) if cls is LearnedTableCodec else cls
+        if not issubclass(target, LearnedTableCodec) or target.name != name:
+            raise BadInputError(f"{directory}: holds codec {name!r}, not {cls.__name__}")
+        if int(meta.get("version", 0)) > target.version:
+            raise BadInputError(f"{directory}: {name} version {meta['version']} is too new")
+        codec = target(meta["config"])
+        codec.report = CleaningReport.model_validate(meta["cleaning"])
+        codec.normalizer = Normalizer.model_validate(meta["normalization"])
+        codec.layout = GroupLayout.model_validate(meta["groups"])
+        codec.stats = [GroupStats.model_validate(s) for s in meta.get("group_stats", [])]
+        codec.allocation = Allocation.model_validate(meta["allocation"])
+        if meta.get("budget"):
+            codec.budget = Budget.model_validate(meta["budget"])
+        codec.fit_report = dict(meta.get("fit_report", {}))
+        torch.manual_seed(codec.config.seed)
+        codec.model = codec._build_model()
+        weights = ckpt.read_safetensors(Path(directory) / "weights.safetensors")
+        try:
+            codec.model.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:
+            raise BadInputError(f"{directory}: weights do not fit the model ({exc})") from None
+        codec.model.eval()
+        codec.weights_hash = ckpt.tensors_digest(codec.model.state_dict())
+        if codec.weights_hash != meta.get("weights_sha256"):
+            raise BadInputError(f"{directory}: weights.safetensors does not match codec.json")
+        codec._load_extra(meta)
+        return codec
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"{path}: cannot read codec description ({exc})") from None
+    if not isinstance(doc, dict):
+        raise BadInputError(f"{path}: codec description is not a JSON object")
+    return doc

@@ -1,0 +1,293 @@
+"""`vqvae`: a hierarchical (residual) VQ-VAE per feature category, tokens entropy coded.
+
+Each category (feature group) has its own encoder (MLP, or the temporal CNN for time-series
+families), ``levels`` residual quantizers L0 (coarse) … L{n−1} (fine) and an MLP decoder.
+Level ``l`` quantizes what the levels before it left over, so tokens are coarse to fine.
+Codebook sizes per category and level come from :func:`allocate` (bits per sample split across
+groups, then across levels, as ``2^n`` codebooks), and the latent width per category from its
+latent-dim allocation. Quantizers are vector-quantize-pytorch's ``VectorQuantize`` with k-means
+initialisation, EMA codebooks and dead-code replacement (``threshold_ema_dead_code``); or FSQ
+(``quantizer: fsq``; a codebook size ``2^n`` becomes FSQ levels of 2–8 per dimension).
+
+**Rate.** With ``Budget(ratio=R)`` the bits per sample left after container overhead become the
+allocation's bit budget, so the codebooks are sized to spend at most that (the ANS coder with
+per-level token frequencies from the training data, stored as integer tables in the
+checkpoint, only lowers it); ``compression_level`` divides latent dims and bits alike.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+from vector_quantize_pytorch import FSQ, VectorQuantize
+
+from ratecraft.allocation import (
+    Allocation,
+    AllocationBudget,
+    GroupStats,
+    allocate,
+    parse_compression_ratios,
+)
+from ratecraft.bitstream.ans import (
+    GroupDecoder,
+    SymbolModel,
+    dequantize_counts,
+    encode_groups,
+    quantize_counts,
+)
+from ratecraft.codecs.base import register_codec
+from ratecraft.codecs.learned.blocks import MLP, family_encoder
+from ratecraft.codecs.learned.table_codec import LearnedTableCodec, LearnedTableConfig
+from ratecraft.errors import BadInputError
+
+__all__ = ["HierarchicalVQ", "VQVAECodec", "VQVAEConfig", "fsq_levels"]
+
+
+def fsq_levels(codebook_size: int) -> list[int]:
+    """FSQ levels (each 3..8, product ≥ ``codebook_size``) for a ``2^n`` codebook."""
+    bits = max(1, math.ceil(math.log2(codebook_size)))
+    out = []
+    while bits > 0:
+        take = min(3, bits)
+        out.append(max(3, 2**take))
+        bits -= take
+    return out
+
+
+class _Category(nn.Module):
+    """One category: encoder → residual quantizers → decoder."""
+
+    def __init__(
+        self, n_in: int, dim: int, sizes: list[int], temporal: bool, cfg: VQVAEConfig
+    ) -> None:
+        super().__init__()
+        self.encoder = family_encoder(n_in, dim, temporal=temporal, hidden=cfg.hidden)
+        self.decoder = MLP(dim, n_in, hidden=cfg.hidden)
+        self.fsq = cfg.quantizer == "fsq"
+        quantizers: list[nn.Module] = []
+        for k in sizes:
+            if self.fsq:
+                quantizers.append(FSQ(levels=fsq_levels(k), dim=dim))
+            else:
+                quantizers.append(
+                    VectorQuantize(
+                        dim=dim,
+                        codebook_size=k,
+                        kmeans_init=True,
+                        kmeans_iters=cfg.kmeans_iters,
+                        threshold_ema_dead_code=cfg.dead_code_threshold,
+                        decay=cfg.decay,
+                        commitment_weight=cfg.commitment_weight,
+                    )
+                )
+        self.quantizers = nn.ModuleList(quantizers)
+        self.sizes = [int(np.prod(fsq_levels(k))) if self.fsq else k for k in sizes]
+
+    def _lookup(self, q: nn.Module, idx: Tensor) -> Tensor:
+        if self.fsq:
+            return q.indices_to_codes(idx)
+        return q.codebook[idx]
+
+    def train_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        residual = self.encoder(x)
+        total, aux = torch.zeros_like(residual), x.new_zeros(())
+        for q in self.quantizers:
+            if self.fsq:
+                quantized, _ = q(residual)
+            else:
+                quantized, _, loss = q(residual)
+                aux = aux + loss.sum()
+            total = total + quantized
+            residual = residual - quantized.detach()
+        return self.decoder(total), aux
+
+    @torch.no_grad()
+    def tokens(self, x: Tensor) -> Tensor:
+        """Token indices, samples × levels (int64); residuals use looked-up codes."""
+        residual = self.encoder(x)
+        out = []
+        for q in self.quantizers:
+            idx = q(residual)[1].long().reshape(-1)
+            out.append(idx)
+            residual = residual - self._lookup(q, idx)
+        return torch.stack(out, dim=1)
+
+    @torch.no_grad()
+    def decode_tokens(self, tokens: Tensor) -> Tensor:
+        total = sum(self._lookup(q, tokens[:, i]) for i, q in enumerate(self.quantizers))
+        return self.decoder(total)
+
+
+class HierarchicalVQ(nn.Module):
+    """Categories ``(name, columns, dim, codebook sizes, temporal)`` over ``n_features``."""
+
+    def __init__(
+        self,
+        n_features: int,
+        categories: list[tuple[str, list[int], int, list[int], bool]],
+        cfg: VQVAEConfig,
+    ) -> None:
+        super().__init__()
+        self.n_features = n_features
+        self.names = [c[0] for c in categories]
+        self.columns = [list(c[1]) for c in categories]
+        self.categories = nn.ModuleList(
+            _Category(len(cols), dim, sizes, temporal, cfg)
+            for _, cols, dim, sizes, temporal in categories
+        )
+
+    def train_terms(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        out, aux = torch.zeros_like(x), x.new_zeros(())
+        for cat, cols in zip(self.categories, self.columns, strict=True):
+            x_hat, loss = cat.train_terms(x[:, cols])
+            out[:, cols] = x_hat
+            aux = aux + loss
+        return out, x.new_zeros(()), aux
+
+    @torch.no_grad()
+    def tokens(self, x: Tensor) -> list[np.ndarray]:
+        """Per category: samples × levels token indices."""
+        return [
+            cat.tokens(x[:, cols]).numpy()
+            for cat, cols in zip(self.categories, self.columns, strict=True)
+        ]
+
+    @torch.no_grad()
+    def decode_tokens(self, tokens: list[np.ndarray]) -> Tensor:
+        n = tokens[0].shape[0]
+        out = torch.zeros(n, self.n_features)
+        for cat, cols, tok in zip(self.categories, self.columns, tokens, strict=True):
+            out[:, cols] = cat.decode_tokens(torch.from_numpy(tok))
+        return out
+
+
+class VQVAEConfig(LearnedTableConfig):
+    """Hierarchical VQ options: bits per sample, levels, codebook limits, quantizer kind."""
+
+    bits: float = Field(default=36.0, gt=0.0, allow_inf_nan=False)
+    levels: int = Field(default=3, ge=1, le=8)
+    max_codebook_size: int = Field(default=256, ge=2, le=1 << 16)
+    quantizer: Literal["vq", "fsq"] = "vq"
+    commitment_weight: float = Field(default=0.25, ge=0.0)
+    decay: float = Field(default=0.8, gt=0.0, lt=1.0)
+    dead_code_threshold: float = Field(default=2.0, ge=0.0)
+    kmeans_iters: int = Field(default=10, ge=1)
+
+
+@register_codec("vqvae")
+class VQVAECodec(LearnedTableCodec):
+    """Residual VQ per category; token streams coded with per-level integer frequency tables."""
+
+    config_cls: ClassVar[type[VQVAEConfig]] = VQVAEConfig  # type: ignore[assignment]
+    config: VQVAEConfig
+    model: HierarchicalVQ | None
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.token_codes: list[list[list[int]]] | None = None  # category → level → count codes
+
+    def _plan(self, stats: list[GroupStats], bits: float | None) -> Allocation:
+        cfg = self.config
+        names = [s.name for s in stats]
+        ratios = parse_compression_ratios(cfg.compression_ratios, names, levels=cfg.levels)
+        strategy = "manual" if ratios is not None else cfg.allocation_strategy
+        budget = AllocationBudget(
+            latent_dims=cfg.latent_dims,
+            bits=cfg.bits if bits is None else bits,
+            compression_level=cfg.compression_level,
+        )
+        return allocate(
+            stats,
+            budget,
+            strategy,
+            weights=ratios,
+            levels=cfg.levels,
+            max_codebook_size=cfg.max_codebook_size,
+        )
+
+    def _build_model(self) -> nn.Module:
+        assert self.layout is not None and self.allocation is not None
+        temporal = set(self.config.temporal_families)
+        cats = [
+            (
+                g.name,
+                self.layout.groups[g.name],
+                g.latent_dims,
+                list(g.codebook_sizes),
+                g.name in temporal,
+            )
+            for g in self.allocation.groups
+        ]
+        return HierarchicalVQ(self.layout.n_features, cats, self.config)
+
+    def codebook_sizes(self) -> dict[str, list[int]]:
+        """Category → codebook size per level (as built; FSQ rounds up to its level grid)."""
+        assert self.model is not None
+        return {
+            n: list(c.sizes) for n, c in zip(self.model.names, self.model.categories, strict=True)
+        }
+
+    # ---- tokens and their coding ---------------------------------------------------------
+    def _tokens_z(self, z: np.ndarray) -> list[np.ndarray]:
+        assert self.model is not None
+        self.model.eval()
+        return self.model.tokens(torch.from_numpy(z.astype(np.float32)))
+
+    def tokens(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """Category → samples × levels token indices for a table (original units)."""
+        z, _ = self._z_of(values)
+        assert self.model is not None
+        return dict(zip(self.model.names, self._tokens_z(z), strict=True))
+
+    def _finalize(self, z: np.ndarray) -> None:
+        sizes = list(self.codebook_sizes().values())
+        codes = []
+        for tok, ks in zip(self._tokens_z(z), sizes, strict=True):
+            per_level = []
+            for level, k in enumerate(ks):
+                hist = np.bincount(tok[:, level], minlength=k) + 1  # every code codable
+                per_level.append(quantize_counts(hist).tolist())
+            codes.append(per_level)
+        self.token_codes = codes
+
+    def _models(self) -> list[list[SymbolModel]]:
+        if self.token_codes is None:
+            raise BadInputError("vqvae has no token tables; fit or load it first")
+        return [
+            [SymbolModel(dequantize_counts(np.asarray(c))) for c in per_level]
+            for per_level in self.token_codes
+        ]
+
+    def _encode_z(self, z: np.ndarray) -> tuple[bytes, float]:
+        groups = []
+        for tok, models in zip(self._tokens_z(z), self._models(), strict=True):
+            groups += [(tok[:, i], m) for i, m in enumerate(models)]
+        est = sum(m.estimated_bits(s) for s, m in groups)
+        return encode_groups(groups), float(est)
+
+    def _decode_z(self, payload: memoryview, n: int) -> np.ndarray:
+        assert self.model is not None
+        dec = GroupDecoder(payload)
+        tokens = [np.stack([dec.take(n, m) for m in models], axis=1) for models in self._models()]
+        return self.model.decode_tokens(tokens).numpy().astype(np.float64)
+
+    def _forward_z(self, z: np.ndarray) -> np.ndarray:
+        assert self.model is not None
+        tokens = self._tokens_z(z)
+        return self.model.decode_tokens(tokens).numpy().astype(np.float64)
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {"codebook_sizes": self.codebook_sizes(), "token_tables": self.token_codes}
+
+    def _load_extra(self, meta: dict[str, Any]) -> None:
+        tables = meta.get("token_tables")
+        sizes = list(self.codebook_sizes().values())
+        if not isinstance(tables, list) or [[len(c) for c in t] for t in tables] != sizes:
+            raise BadInputError("vqvae token tables do not match the codebook sizes")
+        self.token_codes = tables
+        self._models()

@@ -1,0 +1,42 @@
+"""diagnose(): per-category table, codebook columns, semantic check, markdown."""
+
+import numpy as np
+import pytest
+
+from ratecraft.codecs import get_codec
+from ratecraft.data.synthetic_table import simulate_table
+from ratecraft.diagnostics import diagnose, markdown
+from ratecraft.errors import BadInputError
+
+
+@pytest.fixture(scope="module")
+def table():
+    return simulate_table(n_samples=200, seed=5)
+
+
+def test_diagnose_vqvae_with_semantic_check(table):
+    codec = get_codec("vqvae", {"train": {"epochs": 3}, "hidden": 16}).fit(table)
+    target = (table.values[:, 0] > np.median(table.values[:, 0])).astype(int)
+    d = diagnose(codec, table, target=target)
+    assert [r["category"] for r in d["categories"]] == ["initial", "summary", "temporal"]
+    for r in d["categories"]:
+        assert r["mse_normalized"] >= 0 and r["relative_to_best"] >= 1.0
+        assert len(r["codebooks"]) == 3 and r["latent_dims"] >= 1
+    assert d["worst_best_error_ratio"] >= 1.0 and 0 < d["min_codebook_utilization"] <= 1
+    sem = d["semantic"]
+    assert sem["metric"] == "accuracy" and set(sem["groups"]) == {"initial", "summary", "temporal"}
+    text = markdown(d)
+    assert "| temporal |" in text and "Semantic preservation" in text
+    assert "summary_07" in d["dropped_features"]
+
+
+def test_diagnose_bottleneck_regression(table):
+    codec = get_codec("grouped-vae", {"train": {"epochs": 2}, "hidden": 16}).fit(table)
+    d = diagnose(codec, table, target=np.nan_to_num(table.values[:, 40]) + 0.5)
+    assert d["semantic"]["metric"] == "r2" and d["min_codebook_utilization"] is None
+    assert "—" in markdown(d)
+
+
+def test_diagnose_needs_a_fitted_codec(table):
+    with pytest.raises(BadInputError):
+        diagnose(get_codec("vqvae"), table)
