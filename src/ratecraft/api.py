@@ -21,12 +21,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ratecraft.atomic import atomic_write
 from ratecraft.bitstream.container import MAGIC, read_header
 from ratecraft.codecs import Budget, Codec, CodecConfig, EncodeStats, available_codecs, get_codec
 from ratecraft.codecs import decode as _decode_blob
 from ratecraft.codecs.base import Progress, codec_class
 from ratecraft.data.io import describe, read_data
-from ratecraft.data.io.common import atomic_output
 from ratecraft.data.types import Data
 from ratecraft.errors import BadInputError, CorruptStreamError
 
@@ -173,10 +173,7 @@ def write_file(path: PathLike, content: bytes) -> None:
     The file gets the usual permissions (0666 less the umask), unlike a bare ``mkstemp``.
     """
     _check_output_folder(path)
-    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(content)
-        fh.flush()
-        os.fsync(fh.fileno())
+    atomic_write(path, content)
 
 
 def decode(

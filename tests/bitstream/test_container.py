@@ -6,11 +6,11 @@ import zlib
 
 import pytest
 
+from ratecraft.atomic import atomic_write
 from ratecraft.bitstream.container import (
     MAGIC,
     ContainerHeader,
     ContainerWriter,
-    atomic_write,
     iter_chunks,
     read_header,
 )
@@ -92,12 +92,18 @@ def test_huge_declared_shape_refused_before_allocation():
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
-    class Boom(bytes):
-        pass
-
     target = tmp_path / "out.rcz"
     with pytest.raises(TypeError):
         atomic_write(target, object())  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
     atomic_write(target, b"ok")
     assert target.read_bytes() == b"ok"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -15,14 +15,10 @@ allocated, so a corrupt or hostile file fails with a one-line :class:`CorruptStr
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -186,19 +182,3 @@ def iter_chunks(buf: bytes | memoryview) -> Iterator[tuple[int, memoryview]]:
         raise CorruptStreamError("bad trailer (corrupt or truncated file)")
     if cur.pos != len(cur.buf):
         raise CorruptStreamError(f"{len(cur.buf) - cur.pos} unexpected bytes after the trailer")
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: all or nothing."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

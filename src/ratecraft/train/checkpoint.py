@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save
 
-from ratecraft.bitstream.container import atomic_write
+from ratecraft.atomic import atomic_write
 from ratecraft.errors import BadInputError
 
 __all__ = [

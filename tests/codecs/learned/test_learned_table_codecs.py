@@ -157,3 +157,14 @@ def test_unreachable_ratio_is_refused(table):
 def test_unfitted_codec_refuses_to_encode(table):
     with pytest.raises(BadInputError, match="not fitted"):
         get_codec("vqvae").encode(table)
+
+
+def test_generic_load_dispatches_to_the_learned_checkpoint(tmp_path):
+    from ratecraft.codecs.base import Codec
+
+    table = simulate_table(n_samples=300, seed=1)
+    codec = get_codec("adaptive-bottleneck", FAST).fit(table)
+    codec.save(tmp_path)
+    loaded = Codec.load(tmp_path)
+    assert type(loaded) is type(codec)
+    assert loaded.encode(table) == codec.encode(table)

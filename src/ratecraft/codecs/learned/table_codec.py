@@ -37,7 +37,8 @@ from torch import nn
 
 import ratecraft
 from ratecraft.allocation import Allocation, AllocationConfig, GroupStats
-from ratecraft.bitstream.container import atomic_write, iter_chunks, read_header
+from ratecraft.atomic import atomic_write
+from ratecraft.bitstream.container import iter_chunks, read_header
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
 from ratecraft.codecs.base import BlockResult, Codec, CodecConfig, _header_for, codec_class
 from ratecraft.codecs.budget import Budget

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ratecraft.atomic import atomic_output
 from ratecraft.data.io.common import (
-    atomic_output,
     bad,
     check_kind,
     make_recording,

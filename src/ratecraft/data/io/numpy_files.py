@@ -19,8 +19,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ratecraft.atomic import atomic_output
 from ratecraft.data.io.common import (
-    atomic_output,
     bad,
     check_kind,
     make_recording,

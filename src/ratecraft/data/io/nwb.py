@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ratecraft.data.io.common import atomic_output, bad, check_kind, make_recording, resolve_rate
+from ratecraft.atomic import atomic_output
+from ratecraft.data.io.common import bad, check_kind, make_recording, resolve_rate
 from ratecraft.data.types import Data, Recording
 from ratecraft.errors import BadInputError
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ratecraft.data.io.common import atomic_output, bad, check_kind, make_table
+from ratecraft.atomic import atomic_output
+from ratecraft.data.io.common import bad, check_kind, make_table
 from ratecraft.data.types import Data, FeatureTable
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from ratecraft.data.io.common import atomic_output, bad, check_kind, make_recording, resolve_rate
+from ratecraft.atomic import atomic_output
+from ratecraft.data.io.common import bad, check_kind, make_recording, resolve_rate
 from ratecraft.data.types import Data, Recording
 
 PathLike = str | os.PathLike[str]
