@@ -105,7 +105,7 @@ def run_bench(
     lossless/lossy mode, so that one-time costs (JIT compilation, imports) stay out of the
     timings.
     """
-    names = list(codecs) if codecs is not None else available_codecs()
+    names = list(codecs) if codecs is not None else available_codecs(learned=False)
     for name in names:
         codec_class(name)  # unknown names fail before any run
     runs = plan(inputs, names, settings)

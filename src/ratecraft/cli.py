@@ -445,7 +445,10 @@ def decode_cmd(
 def bench_cmd(
     inputs: Annotated[list[Path], typer.Argument(help="Data files (or .rcz) to benchmark.")],
     codecs: Annotated[
-        str | None, typer.Option(help="Comma-separated codec names (default: all registered).")
+        str | None,
+        typer.Option(
+            help="Comma-separated codec names (default: every classical one; learned by name)."
+        ),
     ] = None,
     ratios: Annotated[
         str | None,
@@ -478,7 +481,11 @@ def bench_cmd(
     from ratecraft.codecs import available_codecs
     from ratecraft.codecs.base import codec_class
 
-    names = [c.strip() for c in codecs.split(",") if c.strip()] if codecs else available_codecs()
+    names = (
+        [c.strip() for c in codecs.split(",") if c.strip()]
+        if codecs
+        else available_codecs(learned=False)
+    )
     if not names:
         raise BadInputError("--codecs: no codec names given")
     for name in names:

@@ -201,7 +201,7 @@ def run_demo(
     if out.exists() and not out.is_dir():
         raise BadInputError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    names = codecs if codecs is not None else available_codecs()
+    names = codecs if codecs is not None else available_codecs(learned=False)
     inputs = demo_inputs(quick)
     probe = next(i for i in inputs if i.name == probe_name(quick))
     assert isinstance(probe.data, Recording)

@@ -116,6 +116,7 @@ class Codec(ABC):
     version: ClassVar[int] = 1
     config_cls: ClassVar[type[CodecConfig]] = CodecConfig
     supports_lossy: ClassVar[bool] = False
+    learned: ClassVar[bool] = False  # trains a model on data in fit(); decoding needs that model
 
     def __init__(self, config: CodecConfig | dict[str, Any] | None = None, **overrides: Any):
         if config is None:
@@ -264,9 +265,10 @@ def register_codec(name: str) -> Callable[[type[Codec]], type[Codec]]:
     return deco
 
 
-def available_codecs() -> list[str]:
+def available_codecs(learned: bool | None = None) -> list[str]:
+    """Registered codec names; ``learned`` keeps only learned (True) or only classical (False)."""
     _load_builtin()
-    return sorted(_REGISTRY)
+    return sorted(n for n, c in _REGISTRY.items() if learned is None or c.learned == learned)
 
 
 def codec_class(name: str) -> type[Codec]:

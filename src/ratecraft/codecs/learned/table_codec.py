@@ -94,6 +94,7 @@ class LearnedTableCodec(Codec):
     config_cls: ClassVar[type[CodecConfig]] = LearnedTableConfig
     config: LearnedTableConfig
     supports_lossy = True
+    learned = True
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
