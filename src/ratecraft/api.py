@@ -187,6 +187,12 @@ def decode(
     return _with_path(path, lambda: _decode_blob(_read_bytes(path), progress))
 
 
+def read_container(path: PathLike) -> bytes:
+    """The bytes of an `.rcz` file, with a one-line error when it cannot be read."""
+    p = Path(path)
+    return _with_path(p, lambda: _read_bytes(p))
+
+
 def is_container(path: PathLike) -> bool:
     """True when ``path`` is a file that starts with the `.rcz` magic bytes."""
     try:

@@ -360,26 +360,39 @@ def encode_cmd(
         str | None, typer.Option(help="Read a 2-D array as 'recording' or 'table'.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    model: Annotated[
+        Path | None, typer.Option(help="A trained model folder (from `ratecraft fit`).")
+    ] = None,
 ) -> None:
     """Compress a data file into an .rcz container (written atomically)."""
     from ratecraft import api
 
-    budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
-    name = codec or api.default_codec(budget)
-    api.check_codec(name, budget)
+    if model is not None:
+        if codec or lossless or ratio is not None or max_error is not None:
+            raise BadInputError("--model carries its codec and budget; drop the other options")
+        fitted = api.load_codec(model)
+        name, setting = fitted.name, f"model {model}"
+    else:
+        budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
+        name = codec or api.default_codec(budget)
+        api.check_codec(name, budget)
+        setting = budget.describe()
+        if codec_needs_model(name):
+            raise BadInputError(f"{name} is learned: train it with `ratecraft fit`, then --model")
     _check_output(output, input)
     if output.suffix.lower() != api.CONTAINER_SUFFIX:
         log.warning("%s: containers are usually named *.rcz", output)
     data = api.load(input, fs=fs, dataset=dataset, kind=kind)
-    with _spinner(f"fitting {name} ({budget.describe()})"):
-        fitted = api.fit(data, codec=name, budget=budget)
+    if model is None:
+        with _spinner(f"fitting {name} ({setting})"):
+            fitted = api.fit(data, codec=name, budget=budget)
     with _chunk_bar("encoding") as progress:
         _, stats = api.encode(data, output, codec=fitted, progress=progress)
     doc = {
         "input": str(input),
         "output": str(output),
         "codec": name,
-        "setting": budget.describe(),
+        "setting": setting,
         "raw_bytes": stats.raw_bytes,
         "container_bytes": stats.container_bytes,
         "n_samples": stats.n_samples,
@@ -395,7 +408,7 @@ def encode_cmd(
     _kv_table(
         f"wrote {output}",
         [
-            ("codec", f"{name} ({budget.describe()})"),
+            ("codec", f"{name} ({setting})"),
             ("raw", _size(stats.raw_bytes)),
             ("container", _size(stats.container_bytes)),
             ("ratio", f"{stats.ratio:.3f}"),
@@ -419,6 +432,9 @@ def decode_cmd(
     dataset: Annotated[
         str | None, typer.Option(help="Dataset or series name to create in HDF5/NWB.")
     ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="The trained model folder a learned codec's file needs.")
+    ] = None,
 ) -> None:
     """Decode an .rcz container and write the data (every chunk is checked first)."""
     from ratecraft import api
@@ -430,8 +446,11 @@ def decode_cmd(
             f"{output}: cannot write {output.suffix or 'files without an extension'!r}; "
             f"supported: {', '.join(WRITERS)}"
         )
-    with _chunk_bar("decoding") as progress:
-        data = api.decode(input, progress)
+    if model is not None:
+        data = api.load_codec(model).decode(api.read_container(input))
+    else:
+        with _chunk_bar("decoding") as progress:
+            data = api.decode(input, progress)
     write_data(data, output, dataset=dataset)
     d = describe(data)
     rate = f" at {d['sample_rate']:g} Hz" if d["sample_rate"] else ""
@@ -538,6 +557,16 @@ def demo_cmd(
             f"{len(result.failed)} run(s) failed; first: {first['input']} / {first['codec']} / "
             f"{first['setting']}: {first['error']}"
         )
+
+
+def codec_needs_model(name: str) -> bool:
+    """True for learned codecs, which must be trained (``ratecraft fit``) before they encode."""
+    from ratecraft.codecs.base import codec_class
+
+    return codec_class(name).learned
+
+
+from ratecraft import cli_models  # noqa: E402, F401  (registers fit and diagnose on `app`)
 
 
 def main() -> None:

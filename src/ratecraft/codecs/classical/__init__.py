@@ -1,3 +1,3 @@
 """Classical codecs; importing this package registers them."""
 
-from ratecraft.codecs.classical import flac, general, predictive, quant  # noqa: F401
+from ratecraft.codecs.classical import flac, general, pca, predictive, quant, sz3, wavelet  # noqa: F401

@@ -316,8 +316,8 @@ class LearnedTableCodec(Codec):
     @classmethod
     def from_stream_params(cls, params: dict[str, Any]) -> Self:
         raise BadInputError(
-            f"a {cls.name} container needs its trained model: "
-            "LearnedTableCodec.load(model_dir).decode(blob)"
+            f"a {cls.name} container needs its trained model: pass --model MODEL_DIR "
+            "(Python: Codec.load(model_dir).decode(blob))"
         )
 
     def decode(self, blob: bytes | memoryview) -> FeatureTable:

@@ -1,0 +1,139 @@
+"""``ratecraft fit`` and ``ratecraft diagnose``: train a learned codec, then inspect it.
+
+Registered on the main Typer app (see :mod:`ratecraft.cli`), with the same one-line errors and
+exit codes. A model folder holds ``weights.safetensors`` and ``codec.json``; it is written into a
+temporary folder beside the target and renamed, so a failed fit leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from ratecraft.cli import _guarded, _kv_table, _print_json, _spinner, app, codec_needs_model
+from ratecraft.errors import BadInputError
+
+
+def _read_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise BadInputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise BadInputError(f"{path}: the config must be a mapping of options")
+    return doc
+
+
+def _publish_folder(staged: Path, target: Path) -> None:
+    """Move a finished model folder onto ``target`` (replacing an earlier model only)."""
+    if target.exists():
+        if not target.is_dir() or (any(target.iterdir()) and not (target / "codec.json").exists()):
+            raise BadInputError(f"{target}: exists and is not a model folder; choose another")
+        shutil.rmtree(target)
+    staged.rename(target)
+
+
+@app.command("fit")
+@_guarded
+def fit_cmd(
+    data_file: Annotated[Path, typer.Argument(help="Training data (a table: .csv, .npz, .h5).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to write.")],
+    codec: Annotated[str, typer.Option(help="Learned codec to train.")] = "vqvae",
+    config: Annotated[
+        Path | None, typer.Option(help="YAML with codec options (allocation, ratios, training).")
+    ] = None,
+    ratio: Annotated[
+        float | None, typer.Option(help="Target raw/compressed ratio; default: the config's bits.")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="Read a 2-D array as 'table'.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Train a learned codec on a data file and save it (safetensors + codec.json)."""
+    from ratecraft import api
+    from ratecraft.codecs import Budget, get_codec
+
+    if not codec_needs_model(codec):
+        raise BadInputError(f"{codec} is not learned; use `ratecraft encode --codec {codec}`")
+    options = _read_config(config)
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise BadInputError(f"{output}: folder {folder} does not exist")
+    data = api.load(data_file, kind=kind)
+    budget = Budget(ratio=ratio) if ratio is not None else None
+    with _spinner(f"training {codec}"):
+        fitted = get_codec(codec, options).fit(data, budget)
+    staged = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=folder))
+    try:
+        fitted.save(staged)
+        _publish_folder(staged, output)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged)
+    report: dict[str, Any] = dict(getattr(fitted, "fit_report", {}) or {})
+    doc = {"codec": codec, "model": str(output), **report}
+    if as_json:
+        _print_json(doc)
+        return
+    _kv_table(f"trained {codec} -> {output}", [(k, _short(v)) for k, v in doc.items()])
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@app.command("diagnose")
+@_guarded
+def diagnose_cmd(
+    data_file: Annotated[Path, typer.Argument(help="Table to diagnose the model on.")],
+    model: Annotated[Path, typer.Option(help="Model folder from `ratecraft fit`.")],
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="1-D .npy of targets for the semantic-preservation check."),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the diagnostics as JSON.")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="Read a 2-D array as 'table'.")] = None,
+) -> None:
+    """Per-category error, allocation and codebook health of a trained table codec."""
+    from ratecraft import api
+    from ratecraft.atomic import atomic_write
+    from ratecraft.diagnostics import diagnose, markdown
+
+    codec = api.load_codec(model)
+    table = api.load(data_file, kind=kind)
+    target = None
+    if labels is not None:
+        try:
+            target = np.load(labels, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise BadInputError(f"{labels}: cannot read labels ({exc})") from None
+        if target.ndim != 1:
+            raise BadInputError(f"{labels}: labels must be 1-D, got shape {target.shape}")
+    diag = diagnose(codec, table, target=target)
+    typer.echo(markdown(diag))
+    if json_out is not None:
+        atomic_write(json_out, json.dumps(diag, indent=1, default=_json_default).encode())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
