@@ -109,6 +109,24 @@ def _header_for(codec: Codec, data: Data, chunk_frames: int) -> ContainerHeader:
     )
 
 
+def excerpt(data: Data, max_samples: int) -> Data:
+    """A contiguous stretch of ``data`` (from the middle) holding at most ``max_samples`` values,
+    or ``data`` itself when it is that small: rate searches run on it before checking the whole."""
+    block = as_block(data)
+    rows, frames = block.shape
+    keep = max(1, max_samples // max(rows, 1))
+    if frames <= keep:
+        return data
+    start = (frames - keep) // 2
+    if isinstance(data, Recording):
+        return data.slice_time(start, start + keep)
+    return FeatureTable(
+        values=data.values[start : start + keep],
+        feature_names=data.feature_names,
+        families=data.families,
+    )
+
+
 class Codec(ABC):
     """A named, versioned codec. Subclasses set ``name``, ``version`` and ``config_cls``."""
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any, Self
 
 import numpy as np
 from pydantic import Field
 
-from ratecraft.codecs.base import BlockResult, Codec, as_block, register_codec
+from ratecraft.codecs.base import BlockResult, Codec, as_block, excerpt, register_codec
 from ratecraft.codecs.budget import Budget
 from ratecraft.codecs.classical.alphabet import MAX_ABS_INT, integerize
 from ratecraft.codecs.classical.dpcm import decode_ints, encode_ints
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _FINE_GRID_DIVISOR = 8.0  # off-grid floats: grid = max_error / 8, so rounding costs ≤ 1/16
 _MAX_STEP = 1 << 30
+_PROBE_SAMPLES = 1 << 19  # rate search runs on an excerpt this size, then checks it all
 
 
 class QuantConfig(PredictiveConfig):
@@ -105,10 +107,24 @@ class QuantCodec(Codec):
         return min(max(2 * math.floor(slack) + 1, 1), _MAX_STEP)
 
     def _search_step(self, data: Data, target: float, grid: float | None) -> int:
-        def ratio(step: int) -> float:
-            self._set(step=step, grid=grid)
-            return self.encode_with_stats(data)[1].ratio
+        """Finest step whose real container meets ``target``: searched on an excerpt of at most
+        :data:`_PROBE_SAMPLES` samples, then stepped up on the whole data until it meets it."""
 
+        def ratio(step: int, on: Data) -> float:
+            self._set(step=step, grid=grid)
+            return self.encode_with_stats(on)[1].ratio
+
+        probe = excerpt(data, _PROBE_SAMPLES)
+        step = self._bisect_step(lambda s: ratio(s, probe), target)
+        if probe is not data:
+            while ratio(step, data) < target:
+                step = min(step + max(1, step // 16), _MAX_STEP)
+                if step == _MAX_STEP:
+                    raise BadInputError(f"quant: cannot reach ratio {target:g} on this data")
+        return step
+
+    @staticmethod
+    def _bisect_step(ratio: Callable[[int], float], target: float) -> int:
         if ratio(1) >= target:
             return 1
         lo, hi = 1, 2

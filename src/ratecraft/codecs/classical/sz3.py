@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import struct
 import zlib
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -55,6 +55,12 @@ def _sz3_class() -> type:
     except ImportError:
         raise MissingExtraError("numcodecs-wasm-sz3", "baselines") from None
     return Sz3
+
+
+@lru_cache(maxsize=64)
+def _sz3(bound: float, predictor: str) -> Any:
+    """An SZ3 codec instance; creating one starts a WebAssembly module, so reuse them."""
+    return _sz3_class()(eb_mode="abs", eb_abs=bound, predictor=predictor)
 
 
 class Sz3Config(CodecConfig):
@@ -109,11 +115,10 @@ class Sz3Codec(Codec):
     # ---- blocks ---------------------------------------------------------------------------
     def _code(self, x: np.ndarray) -> bytes:
         """One SZ3 stream of ``x`` whose decode is verified to meet the error bound."""
-        sz3 = _sz3_class()
         eb = self.config.error_bound
         for attempt in range(_RETRIES + 1):
             bound = 0.0 if attempt == _RETRIES else eb / 2.0**attempt
-            codec = sz3(eb_mode="abs", eb_abs=bound, predictor=self.config.predictor)
+            codec = _sz3(bound, self.config.predictor)
             blob = np.asarray(codec.encode(x)).tobytes()
             back = np.asarray(codec.decode(np.frombuffer(blob, dtype=np.uint8)))
             if back.dtype == x.dtype and back.size == x.size:

@@ -59,6 +59,9 @@ def deadzone_dequantize(q: np.ndarray, step: float | np.ndarray, dead_zone: floa
     return np.sign(q) * np.where(mag > 0, mag + 0.5 * dead_zone, 0.0) * step
 
 
+_FINEST_FRACTION = 2.0**-40
+
+
 def search_scale(
     ratio_at: Callable[[float], float],
     target: float,
@@ -92,7 +95,7 @@ def search_scale(
             if lowest > 0 and lo <= lowest:
                 return lowest
             lo = max(lo / 2.0, lowest) if lowest > 0 else lo / 2.0
-            if lo < 1e-300:
+            if lo < start * _FINEST_FRACTION:  # finer than this is lossless in all but name
                 return hi
     else:
         lo, hi = s, s * 2.0
