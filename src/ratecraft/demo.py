@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ratecraft.api import write_file
+from ratecraft.api import DEFAULT_LOSSY_CODEC, write_file
 from ratecraft.bench import failures, json_safe, markdown_table, run_bench
 from ratecraft.codecs import Budget, available_codecs
 from ratecraft.codecs.base import codec_class
@@ -86,7 +86,7 @@ def demo_inputs(quick: bool = False) -> list[DemoInput]:
     """The demo's inputs; ``quick`` shrinks every one of them (for tests and smoke runs)."""
     from ratecraft.data.synthetic import simulate_recording, simulate_table
 
-    probe_ch, probe_s = (8, 1.0) if quick else (32, 4.0)
+    probe_ch, probe_s = (8, 1.0) if quick else (32, 3.0)
     implant_s = 1.0 if quick else 5.0
     rows = 400 if quick else None
     probe, probe_truth = simulate_recording(
@@ -178,7 +178,7 @@ class _TracePicker:
         if record["lossless"]:
             rank = 3.0
         elif record["target_ratio"] == TRACE_RATIO:
-            rank = 0.0
+            rank = 0.0 if record["codec"] == DEFAULT_LOSSY_CODEC else 0.5
         else:
             rank = 1.0 if record["target_ratio"] is not None else 2.0
         if self.best is None or rank < self.best[0]:
