@@ -12,7 +12,7 @@ Each stream is stored without the ``fLaC`` marker and without metadata other tha
     sections[head, alphabet, stream 0, stream 1, ...] + CRC-32
 
 with ``head`` = bits per sample (u8) and the offset (i64). The sample rate written into FLAC is a
-fixed placeholder: it does not change the compression.
+fixed 48 kHz: FLAC's rate field does not change the compression.
 """
 
 from __future__ import annotations

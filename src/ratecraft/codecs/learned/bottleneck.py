@@ -21,6 +21,7 @@ out-of-support values), so ``decode(encode(x))`` equals :meth:`reconstruct` exac
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -113,8 +114,8 @@ class _BottleneckCodec(LearnedTableCodec):
         super().__init__(config, **overrides)
         self.tables: EntropyTables | None = None
 
-    def _branches(self) -> list[tuple[str, list[int], int, bool]]:
-        raise NotImplementedError
+    @abstractmethod
+    def _branches(self) -> list[tuple[str, list[int], int, bool]]: ...
 
     def _build_model(self) -> nn.Module:
         assert self.layout is not None

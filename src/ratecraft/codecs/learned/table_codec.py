@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -109,11 +110,11 @@ class LearnedTableCodec(Codec):
         self.fit_report: dict[str, Any] = {}
 
     # ---- subclass hooks ------------------------------------------------------------------
-    def _plan(self, stats: list[GroupStats], bits: float | None) -> Allocation:
-        raise NotImplementedError
+    @abstractmethod
+    def _plan(self, stats: list[GroupStats], bits: float | None) -> Allocation: ...
 
-    def _build_model(self) -> nn.Module:
-        raise NotImplementedError
+    @abstractmethod
+    def _build_model(self) -> nn.Module: ...
 
     def _target_rate(self, bits: float | None) -> float | None:
         """Bits per sample the trainer should steer the rate to (None: no rate control)."""
@@ -122,15 +123,15 @@ class LearnedTableCodec(Codec):
     def _finalize(self, z: np.ndarray) -> None:
         """After training: build the integer coding tables from the training data."""
 
-    def _encode_z(self, z: np.ndarray) -> tuple[bytes, float]:
-        raise NotImplementedError
+    @abstractmethod
+    def _encode_z(self, z: np.ndarray) -> tuple[bytes, float]: ...
 
-    def _decode_z(self, payload: memoryview, n: int) -> np.ndarray:
-        raise NotImplementedError
+    @abstractmethod
+    def _decode_z(self, payload: memoryview, n: int) -> np.ndarray: ...
 
+    @abstractmethod
     def _forward_z(self, z: np.ndarray) -> np.ndarray:
         """The model's own inference reconstruction (quantized latents), normalized units."""
-        raise NotImplementedError
 
     def _extra_meta(self) -> dict[str, Any]:
         return {}
