@@ -208,6 +208,16 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 # ---- commands -------------------------------------------------------------------------------
 
 
+def _print_written(output: Path, data: Any) -> None:
+    from ratecraft.data.io import describe
+
+    d = describe(data)
+    rate = f" at {d['sample_rate']:g} Hz" if d["sample_rate"] else ""
+    _console().print(
+        f"wrote {output}: {d['kind']} {' × '.join(map(str, d['shape']))} {d['dtype']}{rate}"
+    )
+
+
 @contextmanager
 def _chunk_bar(label: str) -> Iterator[Any]:
     """A Rich progress bar fed by the codec's per-chunk callback (on a terminal only)."""
@@ -298,7 +308,7 @@ def synth_cmd(
     samples: Annotated[int | None, typer.Option(help="Table: rows (2000).")] = None,
 ) -> None:
     """Write a seeded synthetic recording (with spikes and LFP) or feature table."""
-    from ratecraft.data.io import describe, write_data
+    from ratecraft.data.io import write_data
     from ratecraft.data.synthetic import simulate_recording, simulate_table
 
     _check_output(output)
@@ -330,11 +340,7 @@ def synth_cmd(
             raise BadInputError(f"{', '.join(given)} apply to recordings; use --samples")
         data = simulate_table(seed=seed, **({"n_samples": samples} if samples else {}))
     write_data(data, output)
-    d = describe(data)
-    rate = f" at {d['sample_rate']:g} Hz" if d["sample_rate"] else ""
-    _console().print(
-        f"wrote {output}: {d['kind']} {' × '.join(map(str, d['shape']))} {d['dtype']}{rate}"
-    )
+    _print_written(output, data)
 
 
 @app.command("encode")
@@ -438,7 +444,7 @@ def decode_cmd(
 ) -> None:
     """Decode an .rcz container and write the data (every chunk is checked first)."""
     from ratecraft import api
-    from ratecraft.data.io import WRITERS, describe, write_data
+    from ratecraft.data.io import WRITERS, write_data
 
     _check_output(output, input)
     if output.suffix.lower() not in WRITERS:
@@ -452,11 +458,7 @@ def decode_cmd(
         with _chunk_bar("decoding") as progress:
             data = api.decode(input, progress)
     write_data(data, output, dataset=dataset)
-    d = describe(data)
-    rate = f" at {d['sample_rate']:g} Hz" if d["sample_rate"] else ""
-    _console().print(
-        f"wrote {output}: {d['kind']} {' × '.join(map(str, d['shape']))} {d['dtype']}{rate}"
-    )
+    _print_written(output, data)
 
 
 @app.command("bench")

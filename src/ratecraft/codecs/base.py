@@ -180,6 +180,10 @@ class Codec(ABC):
         rows = max(as_block(data).shape[0], 1)
         return max(1024, DEFAULT_CHUNK_SAMPLES // rows)
 
+    def _set(self, **changes: Any) -> None:
+        """Replace config fields (rate control sets the knob it searched)."""
+        self.config = self.config.model_copy(update=changes)
+
     # ---- the contract ---------------------------------------------------------------------
     def fit(self, data: Data, budget: Budget | None = None) -> Self:
         """Adapt to ``data`` under ``budget`` (rate control for classical codecs)."""

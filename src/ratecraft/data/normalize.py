@@ -102,9 +102,11 @@ class Normalizer(CheckedModel):
         self._scale = np.array([f.scale for f in self.features], dtype=np.float64)
 
     def __eq__(self, other: object) -> bool:  # the cached arrays would make pydantic's fail
-        if not isinstance(other, Normalizer):
-            return NotImplemented
-        return self.features == other.features and self.config == other.config
+        return (
+            isinstance(other, Normalizer)
+            and self.features == other.features
+            and self.config == other.config
+        )
 
     __hash__ = None  # type: ignore[assignment]  # mutable lists inside: not hashable
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 from pydantic import Field
@@ -77,9 +77,6 @@ class PcaCodec(Codec):
 
     def check_input(self, data: Data) -> None:
         finite_float_check(as_block(data), self.name)
-
-    def _set(self, **changes: Any) -> None:
-        self.config = self.config.model_copy(update=changes)
 
     def fit(self, data: Data, budget: Budget | None = None) -> Self:
         super().fit(data, budget)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 from pydantic import Field
@@ -72,9 +72,6 @@ class QuantCodec(Codec):
             self.config.grid,
         )
         return self
-
-    def _set(self, **changes: Any) -> None:
-        self.config = self.config.model_copy(update=changes)
 
     @staticmethod
     def _grid_for(block: np.ndarray, budget: Budget) -> float | None:

@@ -85,9 +85,6 @@ class Sz3Codec(Codec):
         if self.config.layout == "rows" and block.shape[0] >= MAX_SECTIONS - 1:
             raise BadInputError(f"sz3: too many rows ({block.shape[0]}) for layout='rows'")
 
-    def _set(self, **changes: Any) -> None:
-        self.config = self.config.model_copy(update=changes)
-
     def fit(self, data: Data, budget: Budget | None = None) -> Self:
         super().fit(data, budget)
         _sz3_class()

@@ -186,9 +186,6 @@ class WaveletCodec(Codec):
     def check_input(self, data: Data) -> None:
         finite_float_check(as_block(data), self.name)
 
-    def _set(self, **changes: Any) -> None:
-        self.config = self.config.model_copy(update=changes)
-
     # ---- rate control ---------------------------------------------------------------------
     def fit(self, data: Data, budget: Budget | None = None) -> Self:
         super().fit(data, budget)
