@@ -6,6 +6,7 @@ import pytest
 from ratecraft.codecs import get_codec
 from ratecraft.data.synthetic_table import simulate_table
 from ratecraft.diagnostics import diagnose, markdown
+from ratecraft.diagnostics.plots import plot_diagnostics
 from ratecraft.errors import BadInputError
 
 
@@ -14,7 +15,7 @@ def table():
     return simulate_table(n_samples=200, seed=5)
 
 
-def test_diagnose_vqvae_with_semantic_check(table):
+def test_diagnose_vqvae_with_semantic_check(table, tmp_path):
     codec = get_codec("vqvae", {"train": {"epochs": 3}, "hidden": 16}).fit(table)
     target = (table.values[:, 0] > np.median(table.values[:, 0])).astype(int)
     d = diagnose(codec, table, target=target)
@@ -28,6 +29,8 @@ def test_diagnose_vqvae_with_semantic_check(table):
     text = markdown(d)
     assert "| temporal |" in text and "Semantic preservation" in text
     assert "summary_07" in d["dropped_features"]
+    png = plot_diagnostics(d, tmp_path / "diag.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
 def test_diagnose_bottleneck_regression(table):
@@ -35,6 +38,11 @@ def test_diagnose_bottleneck_regression(table):
     d = diagnose(codec, table, target=np.nan_to_num(table.values[:, 40]) + 0.5)
     assert d["semantic"]["metric"] == "r2" and d["min_codebook_utilization"] is None
     assert "—" in markdown(d)
+
+
+def test_plot_needs_categories(tmp_path):
+    with pytest.raises(BadInputError, match="no categories"):
+        plot_diagnostics({"categories": []}, tmp_path / "x.png")
 
 
 def test_diagnose_needs_a_fitted_codec(table):

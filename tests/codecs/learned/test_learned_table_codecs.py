@@ -168,3 +168,48 @@ def test_generic_load_dispatches_to_the_learned_checkpoint(tmp_path):
     loaded = Codec.load(tmp_path)
     assert type(loaded) is type(codec)
     assert loaded.encode(table) == codec.encode(table)
+
+
+@pytest.fixture(scope="module")
+def refined(table):
+    """Fitted at 8x: every model leaves budget unused there, so the refinement layer is on."""
+    return {name: get_codec(name, FAST).fit(table, Budget(ratio=8)) for name in CODECS}
+
+
+@pytest.mark.parametrize("name", CODECS)
+def test_ratio_budget_is_met_within_five_percent(refined, table, name):
+    codec = refined[name]
+    report = codec.fit_report
+    assert codec.config.residual_step is not None and report["model_ratio"] > 8 * 1.05
+    assert 8 <= report["ratio"] <= 8 * 1.05, report
+    blob = codec.encode(table)
+    assert table.values.nbytes / len(blob) == pytest.approx(report["ratio"])
+
+
+@pytest.mark.parametrize("name", CODECS)
+def test_refinement_layer_round_trip_is_exact_and_survives_reload(refined, table, name, tmp_path):
+    codec = refined[name]
+    blob = codec.encode(table)
+    own = codec.reconstruct(table)
+    assert _same(codec.decode(blob).values, own.values)
+    codec.save(tmp_path)
+    again = LearnedTableCodec.load(tmp_path)
+    assert again.config.residual_step == codec.config.residual_step
+    assert _same(again.decode(blob).values, own.values)
+    off = LearnedTableCodec.load(tmp_path)
+    off._set(residual_step=None)
+    with pytest.raises(BadInputError, match="refinement step"):
+        off.decode(blob)
+
+
+def test_more_budget_means_more_bytes_and_less_error(table):
+    sizes, errors = [], []
+    for ratio in (4.0, 6.0, 8.0):  # the refinement layer spends the difference
+        codec = get_codec("adaptive-bottleneck", FAST).fit(table, Budget(ratio=ratio))
+        sizes.append(len(codec.encode(table)))
+        x_hat = codec.reconstruct(table).values
+        z, _ = codec._z_of(table.values)
+        z_hat, _ = codec._z_of(x_hat)
+        errors.append(float(np.mean((z - z_hat) ** 2)))
+    assert all(a > b for a, b in itertools.pairwise(sizes)), sizes
+    assert all(a < b for a, b in itertools.pairwise(errors)), errors

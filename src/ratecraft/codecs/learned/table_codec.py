@@ -16,10 +16,22 @@ generic ``ratecraft.codecs.decode(blob)`` refuses with a message saying how to d
 **Rate control.** ``Budget(ratio=R)`` becomes a bit budget per sample,
 ``8·raw_bytes_per_sample/R`` minus the container's fixed overhead spread over the fitted table's
 samples; each subclass turns it into widths and bits through :func:`ratecraft.allocation.allocate`
-(see their docstrings). Without a budget the config's ``latent_dims``/``bits`` and
-``compression_level`` are used. ``Budget(lossless=True)`` and ``Budget(max_error=…)`` are
-refused: these codecs are lossy with no per-value error bound. The achieved ratio on the
-fitted table is measured and kept in ``fit_report``.
+(see their docstrings) and the trainer steers the model's estimated rate towards it. The real
+container is then measured, because a model's rate saturates (a small network cannot use
+8 bits per feature however large λ grows) and a model may also overspend:
+
+- a model that overspends (real ratio below ``R·(1 − 5%)``) is retrained with a proportionally
+  smaller bit target, at most :data:`_RETRAINS` times;
+- budget the model leaves unused goes to a **refinement layer**: the normalized residual
+  ``z − ẑ`` quantized with one uniform step for every feature (equal distortion per component,
+  what reverse water-filling gives at high rate) and coded with the scale-context ANS coder of
+  the classical codecs. The step is the finest whose real container still meets ``R``, searched
+  on an excerpt and then checked on the whole table, as ``quant`` searches its step.
+
+Without a budget the config's ``latent_dims``/``bits`` and ``compression_level`` are used (and
+``residual_step`` when set). ``Budget(lossless=True)`` and ``Budget(max_error=…)`` are refused:
+these codecs are lossy with no per-value error bound. The achieved ratio on the fitted table,
+with and without the refinement layer, is kept in ``fit_report``.
 """
 
 from __future__ import annotations
@@ -41,8 +53,16 @@ from ratecraft.allocation import Allocation, AllocationConfig, GroupStats
 from ratecraft.atomic import atomic_write
 from ratecraft.bitstream.container import iter_chunks, read_header
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
-from ratecraft.codecs.base import BlockResult, Codec, CodecConfig, _header_for, codec_class
+from ratecraft.codecs.base import (
+    BlockResult,
+    Codec,
+    CodecConfig,
+    _header_for,
+    codec_class,
+    excerpt,
+)
 from ratecraft.codecs.budget import Budget
+from ratecraft.codecs.classical.residuals import decode_residuals, encode_residuals
 from ratecraft.data.clean import CleaningConfig, CleaningReport, MissingCells, apply_cleaning
 from ratecraft.data.clean import clean_table as _clean
 from ratecraft.data.grouping import GroupLayout, group_table
@@ -56,6 +76,11 @@ __all__ = ["LearnedTableCodec", "LearnedTableConfig"]
 
 log = logging.getLogger(__name__)
 _MAX_MISSING = 1 << 28
+_RETRAINS = 2  # retrains with a smaller bit target when a model overspends its budget
+_RATIO_TOLERANCE = 0.05
+_PROBE_VALUES = 1 << 18  # the refinement step is searched on an excerpt this size
+_RESIDUAL_BLOCK = 64  # samples per scale bucket of the refinement layer
+_MIN_STEP = 1e-6  # finest refinement step (normalized units)
 
 
 class LearnedTableConfig(CodecConfig):
@@ -73,6 +98,10 @@ class LearnedTableConfig(CodecConfig):
     group_weights: dict[str, float] | None = None
     train: TrainConfig = Field(default_factory=TrainConfig)
     seed: int = Field(default=0, ge=0)
+    # refinement layer: residual quantization step in normalized units (None: off); with
+    # Budget(ratio=R) fit() searches it unless ``residual`` is False
+    residual: bool = True
+    residual_step: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _allocation_ok(self) -> Self:
@@ -94,6 +123,7 @@ class LearnedTableCodec(Codec):
 
     config_cls: ClassVar[type[CodecConfig]] = LearnedTableConfig
     config: LearnedTableConfig
+    version: ClassVar[int] = 2  # 2: a fourth payload section, the refinement layer
     supports_lossy = True
     learned = True
 
@@ -184,6 +214,36 @@ class LearnedTableCodec(Codec):
         self.report, self.normalizer, self.layout = report, normalizer, layout
         self.stats = GroupStats.from_values(z, layout)
         bits = None if budget is None else self._budget_bits(data, budget)
+        self._train(z, bits, train_dir, resume)
+        if budget is not None:
+            self.budget = budget
+        model_ratio = None
+        if budget is not None and budget.ratio is not None:
+            model_ratio = self._fit_ratio(data, budget.ratio, z, bits, train_dir, resume)
+        _, stats = self.encode_with_stats(data)
+        assert self.train_result is not None
+        self.fit_report = {
+            "ratio": stats.ratio,
+            "model_ratio": model_ratio,
+            "residual_step": self.config.residual_step,
+            "bits_per_sample": 8.0 * stats.container_bytes / data.n_samples,
+            "estimated_bits_per_sample": (stats.estimated_bits or 0.0) / data.n_samples,
+            "target_bits_per_sample": bits,
+            "parameters": self.parameter_count(),
+            "epochs": self.train_result.epochs_run,
+            "best_epoch": self.train_result.best_epoch,
+            "best_val_loss": self.train_result.best_val_loss,
+            "lmbda": self.train_result.lmbda,
+        }
+        log.info("%s fitted: %s", self.name, self.fit_report)
+        return self
+
+    def _train(
+        self, z: np.ndarray, bits: float | None, train_dir: str | Path | None, resume: bool
+    ) -> None:
+        """Allocate for ``bits``, build the model and train it on normalized values ``z``."""
+        assert self.stats is not None
+        cfg = self.config
         self.allocation = self._plan(self.stats, bits)
         torch.manual_seed(cfg.seed)
         self.model = self._build_model()
@@ -202,22 +262,71 @@ class LearnedTableCodec(Codec):
         self.model.eval()
         self._finalize(z)
         self.weights_hash = ckpt.tensors_digest(self.model.state_dict())
-        if budget is not None:
-            self.budget = budget
-        _, stats = self.encode_with_stats(data)
-        self.fit_report = {
-            "ratio": stats.ratio,
-            "bits_per_sample": 8.0 * stats.container_bytes / data.n_samples,
-            "estimated_bits_per_sample": (stats.estimated_bits or 0.0) / data.n_samples,
-            "target_bits_per_sample": bits,
-            "parameters": self.parameter_count(),
-            "epochs": self.train_result.epochs_run,
-            "best_epoch": self.train_result.best_epoch,
-            "best_val_loss": self.train_result.best_val_loss,
-            "lmbda": self.train_result.lmbda,
-        }
-        log.info("%s fitted: %s", self.name, self.fit_report)
-        return self
+
+    def _fit_ratio(
+        self,
+        data: FeatureTable,
+        target: float,
+        z: np.ndarray,
+        bits: float | None,
+        train_dir: str | Path | None,
+        resume: bool,
+    ) -> float:
+        """Retrain while the model overspends, then refine; returns the model-only ratio."""
+        self._set(residual_step=None)
+        ratio = self._real_ratio(data)
+        for attempt in range(1, _RETRAINS + 1):
+            if ratio >= target * (1.0 - _RATIO_TOLERANCE) or bits is None:
+                break
+            bits *= 0.97 * ratio / target
+            log.info(
+                "%s overspends (%.2fx < %gx): retraining at %.1f bits",
+                self.name,
+                ratio,
+                target,
+                bits,
+            )
+            sub = None if train_dir is None else Path(train_dir) / f"retrain-{attempt}"
+            again = resume and sub is not None and (sub / "trainer_state.json").exists()
+            self._train(z, bits, sub, again)
+            ratio = self._real_ratio(data)
+        if ratio < target * (1.0 - _RATIO_TOLERANCE):
+            log.warning("%s: the model alone reaches %.2fx, short of %gx", self.name, ratio, target)
+        elif ratio > target * (1.0 + _RATIO_TOLERANCE) and self.config.residual:
+            self._set(residual_step=self._search_residual_step(data, target))
+        return ratio
+
+    def _real_ratio(self, data: FeatureTable, step: float | None = None) -> float:
+        """Real container ratio of ``data`` with refinement step ``step`` (None: off)."""
+        self._set(residual_step=step)
+        return self.encode_with_stats(data)[1].ratio
+
+    def _search_residual_step(self, data: FeatureTable, target: float) -> float:
+        """Finest refinement step whose real container meets ``target`` (log bisection on an
+        excerpt, then coarsened on the whole table until it meets it)."""
+        probe = excerpt(data, _PROBE_VALUES)
+        assert isinstance(probe, FeatureTable)
+        z, _ = self._z_of(probe.values)
+        rms = float(np.sqrt(np.mean((z - self._forward_z(z)) ** 2))) or 1.0
+        hi = 8.0 * rms  # coarse: about the model's own ratio
+        lo = hi
+        while self._real_ratio(probe, lo) >= target:
+            lo /= 4.0
+            if lo < _MIN_STEP:
+                return _MIN_STEP
+        for _ in range(20):
+            mid = math.sqrt(lo * hi)
+            if self._real_ratio(probe, mid) >= target:
+                hi = mid
+            else:
+                lo = mid
+            if hi / lo < 1.005:
+                break
+        step = hi
+        if probe is not data:
+            while self._real_ratio(data, step) < target:
+                step *= 1.02
+        return step
 
     def _check_group_weights(self, layout: GroupLayout) -> None:
         gw = self.config.group_weights or {}
@@ -269,14 +378,28 @@ class LearnedTableCodec(Codec):
             full = np.clip(np.rint(np.nan_to_num(full)), info.min, info.max)
         return full.astype(dtype)
 
+    def _residual_ints(self, z: np.ndarray, z_hat: np.ndarray) -> np.ndarray | None:
+        """The refinement layer's integers for ``z`` given the model's ``z_hat`` (None: off)."""
+        step = self.config.residual_step
+        return None if step is None else np.rint((z - z_hat) / step).astype(np.int64)
+
+    def _refined(self, z_hat: np.ndarray, q: np.ndarray | None) -> np.ndarray:
+        step = self.config.residual_step
+        return z_hat if q is None or step is None else z_hat + q.astype(np.float64) * step
+
     def encode_block(self, block: np.ndarray) -> BlockResult:
         z, missing = self._z_of(block.T)
         codes, est = self._encode_z(z)
+        q = self._residual_ints(z, self._forward_z(z)) if self.config.residual_step else None
+        residual = b""
+        if q is not None:
+            residual, res_bits = encode_residuals(q.T, _RESIDUAL_BLOCK)
+            est += res_bits
         width = missing.shape[1]
         flat = np.asarray(missing.rows, np.int64) * width + np.asarray(missing.cols, np.int64)
         flat = flat.astype("<u8")
         kinds = np.asarray(missing.kinds, np.uint8)
-        payload = pack_sections([codes, flat.tobytes(), kinds.tobytes()])
+        payload = pack_sections([codes, flat.tobytes(), kinds.tobytes(), residual])
         return BlockResult(payload, est)
 
     def decode_block(
@@ -285,7 +408,7 @@ class LearnedTableCodec(Codec):
         report, _ = self._fitted()
         if rows != report.n_features_in:
             raise CorruptStreamError(f"stream has {rows} features, model {report.n_features_in}")
-        codes, flat_raw, kinds_raw = unpack_sections(payload, expect=3)
+        codes, flat_raw, kinds_raw, residual = unpack_sections(payload, expect=4)
         width = len(report.kept)
         count = len(kinds_raw)
         if count > min(_MAX_MISSING, frames * width):
@@ -301,18 +424,25 @@ class LearnedTableCodec(Codec):
             kinds=kinds.tolist(),
         )
         z_hat = self._decode_z(codes, frames)
-        return self._to_original(z_hat, missing, np.dtype(dtype)).T
+        q = None
+        if self.config.residual_step is not None:
+            q = decode_residuals(residual, width, frames, _RESIDUAL_BLOCK).T
+        elif len(residual):
+            raise CorruptStreamError("stream has a refinement layer this model does not use")
+        return self._to_original(self._refined(z_hat, q), missing, np.dtype(dtype)).T
 
     def reconstruct(self, data: FeatureTable) -> FeatureTable:
         """The model's inference reconstruction without a bitstream (what decode must equal)."""
         self.check_input(data)
         z, missing = self._z_of(data.values)
-        values = self._to_original(self._forward_z(z), missing, data.values.dtype)
+        z_hat = self._forward_z(z)
+        z_hat = self._refined(z_hat, self._residual_ints(z, z_hat))
+        values = self._to_original(z_hat, missing, data.values.dtype)
         return FeatureTable(values, list(data.feature_names or []), data.families)
 
     # ---- containers ----------------------------------------------------------------------
     def stream_params(self) -> dict[str, Any]:
-        return {"weights_sha256": self.weights_hash}
+        return {"weights_sha256": self.weights_hash, "residual_step": self.config.residual_step}
 
     @classmethod
     def from_stream_params(cls, params: dict[str, Any]) -> Self:
@@ -331,6 +461,12 @@ class LearnedTableCodec(Codec):
             raise BadInputError(
                 f"container was written by a different trained {self.name} model "
                 "(weights hash mismatch); load the model it was encoded with"
+            )
+        if header.codec_params.get("residual_step") != self.config.residual_step:
+            raise BadInputError(
+                f"container was written with refinement step "
+                f"{header.codec_params.get('residual_step')}, this model uses "
+                f"{self.config.residual_step}; load the model it was encoded with"
             )
         dtype = np.dtype(header.dtype)
         rows = header.shape[0]
