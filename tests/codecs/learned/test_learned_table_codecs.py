@@ -213,3 +213,21 @@ def test_more_budget_means_more_bytes_and_less_error(table):
         errors.append(float(np.mean((z - z_hat) ** 2)))
     assert all(a > b for a, b in itertools.pairwise(sizes)), sizes
     assert all(a < b for a, b in itertools.pairwise(errors)), errors
+
+
+@pytest.mark.parametrize("size", [2, 8, 16, 64, 256, 1000])
+def test_fsq_levels_cover_the_codebook(size):
+    from ratecraft.codecs.learned.vqvae import fsq_levels
+
+    levels = fsq_levels(size)
+    assert all(3 <= lv <= 8 for lv in levels) and int(np.prod(levels)) >= size
+
+
+def test_fsq_quantizer_round_trip_and_tokens(table):
+    codec = get_codec("vqvae", {**FAST, "quantizer": "fsq"}).fit(table)
+    own = codec.reconstruct(table)
+    assert _same(codec.decode(codec.encode(table)).values, own.values)
+    sizes = codec.codebook_sizes()
+    for name, tokens in codec.tokens(table.values).items():
+        assert tokens.shape[1] == len(sizes[name])
+        assert (tokens >= 0).all() and (tokens < np.array(sizes[name])[None, :]).all()

@@ -7,7 +7,7 @@ Codebook sizes per category and level come from :func:`allocate` (bits per sampl
 groups, then across levels, as ``2^n`` codebooks), and the latent width per category from its
 latent-dim allocation. Quantizers are vector-quantize-pytorch's ``VectorQuantize`` with k-means
 initialisation, EMA codebooks and dead-code replacement (``threshold_ema_dead_code``); or FSQ
-(``quantizer: fsq``; a codebook size ``2^n`` becomes FSQ levels of 2–8 per dimension).
+(``quantizer: fsq``; a codebook size ``2^n`` becomes FSQ levels of 3–8 per dimension).
 
 **Rate.** With ``Budget(ratio=R)`` the bits per sample left after container overhead become the
 allocation's bit budget, so the codebooks are sized to spend at most that (the ANS coder with
@@ -90,18 +90,23 @@ class _Category(nn.Module):
 
     def _lookup(self, q: nn.Module, idx: Tensor) -> Tensor:
         if self.fsq:
-            return q.indices_to_codes(idx)
+            return q.indices_to_codes(idx[:, None])[:, 0]
         return q.codebook[idx]
+
+    def _quantize(self, q: nn.Module, residual: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(quantized, indices, commitment loss) of samples × dim latents for either kind."""
+        if self.fsq:  # FSQ wants batch × tokens × dim
+            quantized, idx = q(residual[:, None])
+            return quantized[:, 0], idx[:, 0], residual.new_zeros(())
+        quantized, idx, loss = q(residual)
+        return quantized, idx, loss.sum()
 
     def train_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
         residual = self.encoder(x)
         total, aux = torch.zeros_like(residual), x.new_zeros(())
         for q in self.quantizers:
-            if self.fsq:
-                quantized, _ = q(residual)
-            else:
-                quantized, _, loss = q(residual)
-                aux = aux + loss.sum()
+            quantized, _, loss = self._quantize(q, residual)
+            aux = aux + loss
             total = total + quantized
             residual = residual - quantized.detach()
         return self.decoder(total), aux
@@ -112,7 +117,7 @@ class _Category(nn.Module):
         residual = self.encoder(x)
         out = []
         for q in self.quantizers:
-            idx = q(residual)[1].long().reshape(-1)
+            idx = self._quantize(q, residual)[1].long().reshape(-1)
             out.append(idx)
             residual = residual - self._lookup(q, idx)
         return torch.stack(out, dim=1)
