@@ -69,3 +69,14 @@ def test_corrupt_stream_is_reported():
     s = np.arange(100) % 7
     with pytest.raises(CorruptStreamError):
         decode_groups(b"abc", [(100, fit_model(s, 7))])
+
+
+@pytest.mark.parametrize("bits", [1, 16, 24, 25, 40])
+def test_wide_uniform_groups_round_trip(bits):
+    rng = np.random.default_rng(bits)
+    wide = rng.integers(0, 1 << bits, size=500, dtype=np.int64)
+    narrow = rng.integers(0, 4, size=300)
+    model = fit_model(narrow, 4)
+    blob = encode_groups([(narrow, model), (wide, UniformModel(bits))])
+    back = decode_groups(blob, [(narrow.size, model), (wide.size, UniformModel(bits))])
+    assert np.array_equal(back[0], narrow) and np.array_equal(back[1], wide)

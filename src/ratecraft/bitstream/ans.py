@@ -85,9 +85,18 @@ class SymbolModel:
             return float(-(hist[nz] * np.log2(np.maximum(p[nz], 2.0**-24))).sum())
 
 
+_UNIFORM_MAX_BITS = 24  # constriction's Uniform model holds at most 2^24 symbols
+
+
+def _pieces(bits: int) -> list[tuple[int, int]]:
+    """(offset, width) of the ≤ 24-bit pieces a wide uniform group is coded in, low first."""
+    return [(o, min(_UNIFORM_MAX_BITS, bits - o)) for o in range(0, bits, _UNIFORM_MAX_BITS)]
+
+
 @dataclass(frozen=True)
 class UniformModel:
-    """Equiprobable ``bits``-bit symbols: the low bits of very wide values."""
+    """Equiprobable ``bits``-bit symbols: the low bits of very wide values (coded in pieces of
+    at most 24 bits, the widest uniform model the ANS coder takes)."""
 
     bits: int
     trivial = False
@@ -111,7 +120,16 @@ def fit_model(symbols: np.ndarray, alphabet: int) -> SymbolModel:
 def encode_groups(groups: list[tuple[np.ndarray, Model]]) -> bytes:
     """Code several symbol arrays, each with its own model, into one ANS stream."""
     coder = stream.stack.AnsCoder()
-    for symbols, model in reversed(groups):  # a stack: last in, first out
+    flat: list[tuple[np.ndarray, Model]] = []
+    for symbols, model in groups:
+        if isinstance(model, UniformModel) and model.bits > _UNIFORM_MAX_BITS:
+            wide = np.asarray(symbols, dtype=np.int64)
+            flat += [
+                ((wide >> o) & ((1 << w) - 1), UniformModel(w)) for o, w in _pieces(model.bits)
+            ]
+        else:
+            flat.append((symbols, model))
+    for symbols, model in reversed(flat):  # a stack: last in, first out
         if symbols.size and not model.trivial:
             coder.encode_reverse(np.ascontiguousarray(symbols, dtype=np.int32), model.coder_model())
     return coder.get_compressed().tobytes()
@@ -128,6 +146,11 @@ class GroupDecoder:
     def take(self, n: int, model: Model) -> np.ndarray:
         if not n or model.trivial:
             return np.zeros(int(n), dtype=np.int64)
+        if isinstance(model, UniformModel) and model.bits > _UNIFORM_MAX_BITS:
+            out = np.zeros(int(n), dtype=np.int64)
+            for o, w in _pieces(model.bits):
+                out |= self.take(n, UniformModel(w)) << o
+            return out
         try:
             return np.asarray(self._coder.decode(model.coder_model(), int(n)), dtype=np.int64)
         except BaseException as exc:  # constriction raises on exhausted or invalid data
