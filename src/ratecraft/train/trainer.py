@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -40,7 +41,10 @@ from ratecraft.train.checkpoint import (
     unflatten_optimizer,
 )
 
-__all__ = ["RDModel", "TrainConfig", "TrainResult", "Trainer", "split_rows"]
+__all__ = ["Distortion", "RDModel", "TrainConfig", "TrainResult", "Trainer", "split_rows"]
+
+Distortion = Callable[[Tensor, Tensor], Tensor]
+"""``distortion(x_hat, x) -> scalar``: replaces the weighted MSE (e.g. a spectral or spike term)."""
 
 log = logging.getLogger(__name__)
 _CKPT = "trainer_state"
@@ -105,13 +109,17 @@ class Trainer:
         )
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.metrics_path = Path(metrics_path) if metrics_path is not None else None
+        self._distortion: Distortion | None = None
 
     # ---- pieces ----------------------------------------------------------------------------
     def _terms(
         self, model: nn.Module, x: Tensor, weights: Tensor, lmbda: float
     ) -> tuple[Tensor, dict[str, float]]:
         x_hat, rate, aux = model.train_terms(x)  # type: ignore[operator]
-        distortion = (((x_hat - x) ** 2) * weights).mean()
+        if self._distortion is not None:
+            distortion = self._distortion(x_hat, x)
+        else:
+            distortion = (((x_hat - x) ** 2) * weights).mean()
         loss = lmbda * distortion + rate / x.shape[1] + aux
         stats = {
             "loss": float(loss.detach()),
@@ -146,11 +154,16 @@ class Trainer:
         target_bits: float | None = None,
         resume: bool = False,
         stop_after: int | None = None,
+        val_data: np.ndarray | None = None,
+        distortion: Distortion | None = None,
     ) -> TrainResult:
         """Train ``model`` on ``data``; ``stop_after`` ends this call after that many epochs.
 
         ``resume=True`` continues from the checkpoint in ``checkpoint_dir`` (an error when there
         is none). ``feature_weights`` (one per feature, > 0) weight the distortion.
+        ``val_data`` (same width as ``data``) is the validation set instead of a seeded split of
+        ``data`` — e.g. the last stretch of a recording, so validation is later in time than
+        training. ``distortion(x_hat, x)`` replaces the weighted MSE.
         """
         cfg = self.config
         x_all = np.asarray(data, dtype=np.float32)
@@ -163,9 +176,17 @@ class Trainer:
         weights = torch.as_tensor(w / w.mean(), dtype=torch.float32)
         if target_bits is not None and not (math.isfinite(target_bits) and target_bits > 0):
             raise BadInputError(f"target_bits must be > 0, got {target_bits}")
-        train_idx, val_idx = split_rows(n, cfg.val_fraction, cfg.seed)
-        x_train = torch.from_numpy(x_all[train_idx])
-        x_val = torch.from_numpy(x_all[val_idx]) if val_idx.size else None
+        self._distortion = distortion
+        if val_data is not None:
+            v_all = np.asarray(val_data, dtype=np.float32)
+            if v_all.ndim != 2 or v_all.shape[1] != d or not np.isfinite(v_all).all():
+                raise BadInputError(f"validation data must be finite rows of {d} features")
+            x_train = torch.from_numpy(x_all)
+            x_val = torch.from_numpy(v_all) if v_all.shape[0] else None
+        else:
+            train_idx, val_idx = split_rows(n, cfg.val_fraction, cfg.seed)
+            x_train = torch.from_numpy(x_all[train_idx])
+            x_val = torch.from_numpy(x_all[val_idx]) if val_idx.size else None
         early = x_val is not None and target_bits is None
 
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

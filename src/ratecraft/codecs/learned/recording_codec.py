@@ -1,0 +1,473 @@
+"""`LearnedRecordingCodec`: the shared glue of the learned recording codecs.
+
+``fit(recording, Budget(ratio=R))`` normalizes each channel (mean, std of the training part),
+cuts windows of ``window`` frames, splits them **by time** (the last ``val_fraction`` of the
+recording validates), sizes the model from the budget, trains it with the rate–distortion
+:class:`~ratecraft.train.trainer.Trainer` and the losses of :mod:`.losses`, then runs rate
+control on the real container.
+
+**Rate control.** ``R`` becomes ``b = 8·itemsize / R`` bits per sample. The number of latent
+channels follows ``b`` (``round(b · latent positions per sample⁻¹ / bits_per_latent)``, capped),
+so a larger ratio builds a smaller model; training steers its rate toward ``b`` (dual ascent on
+λ). Afterwards the latent quantization step ``q`` is searched, as ``quant`` searches its step:
+bisection on a central excerpt of the fitted recording for a real container within ±2% of
+``R``, then checked on the whole recording and refined there until it is within ±5%.
+
+**Coding.** ``encode_block`` codes each chunk's windows: latents ``round(y / q)`` entropy-coded
+with integer tables (:mod:`.hyperprior`), stored in ``codec.json`` with the weights' hash;
+``decode_block`` and :meth:`LearnedRecordingCodec.reconstruct` run the same dequantization and
+decoder, batch for batch, so the decoded recording equals ``reconstruct()`` bit for bit.
+Like the learned table codecs, a container needs its trained model to decode
+(``Codec.load(model_dir).decode(blob)``); the header carries the weights' and tables' hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from ratecraft.bitstream.container import iter_chunks, read_header
+from ratecraft.bitstream.sections import pack_sections, unpack_sections
+from ratecraft.codecs.base import DEFAULT_CHUNK_SAMPLES, BlockResult, Codec, CodecConfig, excerpt
+from ratecraft.codecs.budget import Budget
+from ratecraft.codecs.learned.losses import LossConfig, RecordingLoss, highpass_sigma
+from ratecraft.codecs.learned.recording_models import RecordingModel
+from ratecraft.data.types import Data, Recording
+from ratecraft.errors import BadInputError, CorruptStreamError
+from ratecraft.train import checkpoint as ckpt
+from ratecraft.train.trainer import TrainConfig, Trainer, TrainResult
+
+__all__ = ["LearnedRecordingCodec", "LearnedRecordingConfig"]
+
+log = logging.getLogger(__name__)
+_PROBE_SAMPLES = 1 << 19
+_STEP_RANGE = (2.0**-8, 2.0**12)
+
+
+def _default_train() -> TrainConfig:
+    return TrainConfig(epochs=30, batch_size=8, lr=2e-3, patience=6, lmbda=64.0)
+
+
+class LearnedRecordingConfig(CodecConfig):
+    """Options shared by the learned recording codecs (windows, model size, entropy, training)."""
+
+    window: int = Field(default=128, ge=8, le=4096)
+    stages: int = Field(default=3, ge=1, le=6)
+    latent_channels: int = Field(default=8, ge=1, le=1024)
+    max_latent_channels: int = Field(default=64, ge=1, le=1024)
+    bits_per_latent: float = Field(default=1.0, gt=0.0, le=16.0, allow_inf_nan=False)
+    hidden: int = Field(default=32, ge=4, le=1024)
+    encoder_hidden: int = Field(default=8, ge=2, le=1024)
+    entropy: Literal["factorized", "hyperprior"] = "factorized"
+    hyper_channels: int = Field(default=8, ge=1, le=256)
+    latent_step: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    train: TrainConfig = Field(default_factory=_default_train)
+    val_fraction: float = Field(default=0.15, ge=0.0, lt=0.9)
+    max_windows: int = Field(default=1500, ge=2)
+    batch_windows: int = Field(default=64, ge=1, le=65536)
+    seed: int = Field(default=0, ge=0)
+
+
+class LearnedRecordingCodec(Codec):
+    """Base of the learned recording codecs; subclasses build the network."""
+
+    config_cls: ClassVar[type[CodecConfig]] = LearnedRecordingConfig
+    config: LearnedRecordingConfig
+    supports_lossy = True
+    learned = True
+    accepts_max_error: ClassVar[bool] = False
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.model: RecordingModel | None = None
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.spike_sigma: np.ndarray | None = None
+        self.layout: dict[str, Any] = {}
+        self.weights_hash: str | None = None
+        self.train_result: TrainResult | None = None
+        self.fit_report: dict[str, Any] = {}
+        self._memo: dict[bytes, torch.Tensor] | None = None
+
+    # ---- subclass hook -------------------------------------------------------------------
+    @abstractmethod
+    def _build_model(self, n_channels: int) -> RecordingModel:
+        """The untrained network for ``n_channels`` electrodes from ``self.config``."""
+
+    def _prepare_model(self, model: RecordingModel, data: Recording) -> None:
+        """Data-dependent set-up before training (the spatial codec sets its adjacency)."""
+
+    def _has_extra(self) -> bool:
+        """Whether chunks carry a second layer (then encoding also runs the decoder)."""
+        return False
+
+    def _encode_extra(
+        self, block: np.ndarray, recon: np.ndarray, y_hat: torch.Tensor
+    ) -> tuple[bytes, float]:
+        """A second layer coded after the latents (the VAE's residual); none by default."""
+        return b"", 0.0
+
+    def _apply_extra(self, extra: memoryview | bytes, recon: np.ndarray) -> np.ndarray:
+        if len(extra):
+            raise CorruptStreamError(f"{self.name} chunk carries an unexpected extra layer")
+        return recon
+
+    def _after_training(self, val: np.ndarray) -> None:
+        """Calibration on validation windows after training (the VAE's error bound)."""
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra(self, meta: dict[str, Any]) -> None:
+        """Restore what :meth:`_extra_meta` stored."""
+
+    def encoder_module(self) -> torch.nn.Module:
+        """Traceable module: float32 normalized windows (batch, channels, window) → ``y``."""
+        return self._need_model().encoder_module()
+
+    # ---- checks --------------------------------------------------------------------------
+    def check_input(self, data: Data) -> None:
+        if not isinstance(data, Recording):
+            raise BadInputError(f"{self.name} codes recordings, not {type(data).__name__}")
+        if data.samples.dtype.kind == "f" and not np.isfinite(data.samples).all():
+            raise BadInputError(f"{self.name}: recording contains NaN or infinite values")
+        n = self.layout.get("n_channels")
+        if n is not None and data.n_channels != n:
+            raise BadInputError(
+                f"{self.name}: model was fitted on {n} channels, recording has {data.n_channels}"
+            )
+
+    def _need_model(self) -> RecordingModel:
+        if self.model is None or self.mean is None or self.std is None:
+            raise BadInputError(f"{self.name} is not fitted; call fit() or load() first")
+        return self.model
+
+    def _check_budget(self, budget: Budget | None) -> None:
+        if budget is not None and budget.lossless:
+            raise BadInputError(
+                f"{self.name} is a lossy learned codec; it cannot meet a lossless budget "
+                "(use a lossless codec such as predictive or flac)"
+            )
+        if budget is not None and budget.max_error is not None and not self.accepts_max_error:
+            raise BadInputError(
+                f"{self.name} cannot guarantee a max_error; give a ratio (or use the vae codec)"
+            )
+
+    # ---- fitting -------------------------------------------------------------------------
+    def _latents_for(self, bits: float, n_channels: int, per_channel: bool) -> int:
+        cfg = self.config
+        per_sample = (1 << cfg.stages) * (1 if per_channel else n_channels)
+        return int(
+            min(cfg.max_latent_channels, max(1, round(bits * per_sample / cfg.bits_per_latent)))
+        )
+
+    def _split_windows(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Non-overlapping windows of the training (early) and validation (late) parts."""
+        cfg = self.config
+        w = cfg.window
+        frames = z.shape[1]
+        n_val = int(frames * cfg.val_fraction) // w
+        n_all = frames // w
+        n_train = n_all - n_val
+        if n_train < 2:
+            raise BadInputError(
+                f"{self.name}: recording too short to fit: needs at least "
+                f"{math.ceil(2 * w / (1 - cfg.val_fraction))} frames, has {frames}"
+            )
+        wins = z[:, : n_all * w].reshape(z.shape[0], n_all, w).transpose(1, 0, 2)
+        train, val = wins[:n_train], wins[n_train:]
+        rng = np.random.default_rng(cfg.seed)
+        if len(train) > cfg.max_windows:
+            train = train[np.sort(rng.choice(len(train), cfg.max_windows, replace=False))]
+        if len(val) > max(2, cfg.max_windows // 4):
+            val = val[np.sort(rng.choice(len(val), max(2, cfg.max_windows // 4), replace=False))]
+        return np.ascontiguousarray(train), np.ascontiguousarray(val)
+
+    def fit(
+        self,
+        data: Data,
+        budget: Budget | None = None,
+        *,
+        train_dir: str | Path | None = None,
+        resume: bool = False,
+        stop_after: int | None = None,
+    ) -> Self:
+        """Normalize, window, size the model from ``budget``, train, then run rate control.
+
+        ``train_dir`` receives the trainer's checkpoint and ``metrics.jsonl``; ``resume=True``
+        continues an interrupted fit from it; ``stop_after`` ends training after that many
+        epochs of this call (a time-boxed or interrupted run; the codec is still usable).
+        """
+        self._check_budget(budget)
+        self.layout = {}
+        self.check_input(data)
+        assert isinstance(data, Recording)
+        cfg = self.config
+        x = data.samples.astype(np.float64)
+        n_fit = max(1, int(x.shape[1] * (1 - cfg.val_fraction)))
+        self.mean = x[:, :n_fit].mean(axis=1)
+        self.std = np.maximum(x[:, :n_fit].std(axis=1), 1e-6)
+        z = ((x - self.mean[:, None]) / self.std[:, None]).astype(np.float32)
+        train, val = self._split_windows(z)
+        self.spike_sigma = highpass_sigma(train)
+        self.layout = {
+            "n_channels": data.n_channels,
+            "channel_names": list(data.channel_names or []),
+            "channel_positions": None
+            if data.channel_positions is None
+            else data.channel_positions.tolist(),
+            "sample_rate": float(data.sample_rate),
+            "uv_per_step": float(data.uv_per_step),
+            "dtype": data.samples.dtype.name,
+        }
+        bits = None
+        if budget is not None and budget.ratio is not None:
+            bits = 8.0 * data.samples.dtype.itemsize / budget.ratio
+            per_channel = self._build_model(data.n_channels).per_channel
+            self._set(latent_channels=self._latents_for(bits, data.n_channels, per_channel))
+        elif budget is not None and budget.max_error is not None:
+            self._set_error_bound(budget.max_error)
+        torch.manual_seed(cfg.seed)
+        self.model = self._build_model(data.n_channels)
+        self._prepare_model(self.model, data)
+        loss = RecordingLoss(data.n_channels, cfg.window, self.spike_sigma, cfg.loss)
+        trainer = Trainer(
+            cfg.train,
+            checkpoint_dir=train_dir,
+            metrics_path=None if train_dir is None else Path(train_dir) / "metrics.jsonl",
+        )
+        width = data.n_channels * cfg.window
+        self.train_result = trainer.fit(
+            self.model,
+            train.reshape(len(train), width),
+            target_bits=None if bits is None else 0.9 * bits * width,
+            resume=resume,
+            stop_after=stop_after,
+            val_data=val.reshape(len(val), width),
+            distortion=loss,
+        )
+        self.model.eval()
+        self._install_tables(self.config.latent_step)
+        self._after_training(val)
+        if bits is not None:
+            assert budget is not None and budget.ratio is not None
+            self._install_tables(self._search_step(data, budget.ratio))
+            self._after_training(val)
+        self.weights_hash = ckpt.tensors_digest(self.model.state_dict())
+        if budget is not None:
+            self.budget = budget
+        _, stats = self.encode_with_stats(data)
+        self.fit_report = {
+            "ratio": stats.ratio,
+            "target_ratio": None if budget is None else budget.ratio,
+            "bits_per_sample": stats.bits_per_sample,
+            "estimated_bits_per_sample": stats.estimated_bits_per_sample,
+            "latent_channels": self.config.latent_channels,
+            "latent_step": self.config.latent_step,
+            "parameters": self.parameter_count(),
+            "epochs": self.train_result.epochs_run,
+            "best_epoch": self.train_result.best_epoch,
+            "best_val_loss": self.train_result.best_val_loss,
+            "lmbda": self.train_result.lmbda,
+        }
+        log.info("%s fitted: %s", self.name, self.fit_report)
+        return self
+
+    def _set_error_bound(self, max_error: float) -> None:
+        """Budget(max_error) for codecs that can guarantee one (the VAE overrides)."""
+
+    def _install_tables(self, step: float) -> None:
+        model = self._need_model()
+        self._set(latent_step=float(step))
+        model.entropy.load_tables(model.entropy.build_tables(step))
+
+    def _search_step(self, data: Recording, target: float) -> float:
+        """Latent step whose real container ratio is within ±5% of ``target`` (see module)."""
+
+        def ratio(log_step: float, on: Data) -> float:
+            self._install_tables(2.0**log_step)
+            return self.encode_with_stats(on)[1].ratio
+
+        lo, hi = math.log2(_STEP_RANGE[0]), math.log2(_STEP_RANGE[1])
+        self._memo = {}
+        try:
+            probe = excerpt(data, _PROBE_SAMPLES)
+            if ratio(hi, probe) < target:
+                raise BadInputError(
+                    f"{self.name}: ratio {target:g} is unreachable on this data with "
+                    f"{self.config.latent_channels} latent channels (max {ratio(hi, probe):.1f})"
+                )
+            if ratio(lo, probe) > target:
+                return _STEP_RANGE[0]
+            mid = 0.0
+            for _ in range(24):
+                mid = 0.5 * (lo + hi)
+                r = ratio(mid, probe)
+                if abs(r / target - 1) <= 0.02:
+                    break
+                lo, hi = (mid, hi) if r < target else (lo, mid)
+            if probe is not data:
+                lo, hi = mid - 1.0, mid + 1.0
+                for _ in range(10):
+                    r = ratio(mid, data)
+                    if abs(r / target - 1) <= 0.04:
+                        break
+                    lo, hi = (mid, hi) if r < target else (lo, mid)
+                    mid = 0.5 * (lo + hi)
+            return 2.0**mid
+        finally:
+            self._memo = None
+
+    # ---- windows and the networks ---------------------------------------------------------
+    def chunk_frames(self, data: Data) -> int:
+        w = self.config.window
+        rows = max(data.samples.shape[0] if isinstance(data, Recording) else 1, 1)
+        return max(w, (DEFAULT_CHUNK_SAMPLES // rows) // w * w)
+
+    def _windows(self, block: np.ndarray) -> np.ndarray:
+        """Normalized windows (n, channels, window) of a chunk, edge-padded to whole windows."""
+        assert self.mean is not None and self.std is not None
+        w = self.config.window
+        z = (block.astype(np.float64) - self.mean[:, None]) / self.std[:, None]
+        pad = -block.shape[1] % w
+        if pad:
+            z = np.pad(z, ((0, 0), (0, pad)), mode="edge")
+        wins = z.reshape(z.shape[0], -1, w).transpose(1, 0, 2)
+        return np.ascontiguousarray(wins, dtype=np.float32)
+
+    @torch.no_grad()
+    def _analysis(self, wins: np.ndarray) -> torch.Tensor:
+        if self._memo is not None:
+            key = hashlib.blake2b(wins.tobytes(), digest_size=16).digest()
+            if key not in self._memo:
+                self._memo[key] = self._analysis_run(wins)
+            return self._memo[key]
+        return self._analysis_run(wins)
+
+    def _analysis_run(self, wins: np.ndarray) -> torch.Tensor:
+        model = self._need_model()
+        x = torch.from_numpy(wins)
+        b = self.config.batch_windows
+        return torch.cat([model.analysis(x[s : s + b]) for s in range(0, len(x), b)])
+
+    @torch.no_grad()
+    def _synthesis(self, y_hat: torch.Tensor, n_windows: int) -> np.ndarray:
+        """Windows from dequantized latents, in the same batches on every path."""
+        model = self._need_model()
+        per = model.n_channels if model.per_channel else 1
+        b = self.config.batch_windows
+        parts = [model.synthesis(y_hat[s * per : (s + b) * per]) for s in range(0, n_windows, b)]
+        return torch.cat(parts).numpy()
+
+    def _to_original(self, wins: np.ndarray, frames: int, dtype: np.dtype) -> np.ndarray:
+        assert self.mean is not None and self.std is not None
+        z = wins.transpose(1, 0, 2).reshape(wins.shape[1], -1)[:, :frames].astype(np.float64)
+        x = z * self.std[:, None] + self.mean[:, None]
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            x = np.clip(np.rint(x), info.min, info.max)
+        return x.astype(dtype)
+
+    # ---- blocks --------------------------------------------------------------------------
+    def encode_block(self, block: np.ndarray) -> BlockResult:
+        model = self._need_model()
+        wins = self._windows(block)
+        with torch.no_grad():
+            payload, est, y_int = model.entropy.compress(self._analysis(wins))
+        extra, extra_est = b"", 0.0
+        if self._has_extra():
+            y_hat = model.entropy.dequantize(y_int)
+            recon_wins = self._synthesis(y_hat, len(wins))
+            recon = self._to_original(recon_wins, block.shape[1], block.dtype)
+            extra, extra_est = self._encode_extra(block, recon, y_hat)
+        return BlockResult(pack_sections([payload, extra]), est + extra_est)
+
+    def decode_block(
+        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
+    ) -> np.ndarray:
+        model = self._need_model()
+        if rows != model.n_channels:
+            raise CorruptStreamError(f"stream has {rows} channels, model {model.n_channels}")
+        body, extra = unpack_sections(payload, expect=2)
+        n_win = -(-frames // self.config.window)
+        n = n_win * (model.n_channels if model.per_channel else 1)
+        with torch.no_grad():
+            y_int = model.entropy.decompress(body, (n, model.latent_channels, model.steps))
+            wins = self._synthesis(model.entropy.dequantize(y_int), n_win)
+        return self._apply_extra(extra, self._to_original(wins, frames, np.dtype(dtype)))
+
+    def reconstruct(self, data: Recording) -> Recording:
+        """The model's own reconstruction without entropy coding (what decode must equal)."""
+        self.check_input(data)
+        model = self._need_model()
+        step = self.chunk_frames(data)
+        parts = []
+        for s in range(0, data.n_samples, step):
+            block = np.ascontiguousarray(data.samples[:, s : s + step])
+            wins = self._windows(block)
+            with torch.no_grad():
+                y_hat = model.entropy.dequantize(model.entropy.quantize(self._analysis(wins)))
+                wins_hat = self._synthesis(y_hat, len(wins))
+            recon = self._to_original(wins_hat, block.shape[1], block.dtype)
+            if self._has_extra():
+                recon = self._apply_extra(self._encode_extra(block, recon, y_hat)[0], recon)
+            parts.append(recon)
+        samples = np.concatenate(parts, axis=1) if parts else data.samples.copy()
+        return Recording(samples, data.sample_rate, data.uv_per_step, data.channel_names)
+
+    # ---- containers ----------------------------------------------------------------------
+    def stream_params(self) -> dict[str, Any]:
+        tables = getattr(self.model.entropy, "tables_sha256", None) if self.model else None
+        return {"weights_sha256": self.weights_hash, "tables_sha256": tables}
+
+    @classmethod
+    def from_stream_params(cls, params: dict[str, Any]) -> Self:
+        raise BadInputError(
+            f"a {cls.name} container needs its trained model: pass --model MODEL_DIR "
+            "(Python: Codec.load(model_dir).decode(blob))"
+        )
+
+    def decode(self, blob: bytes | memoryview) -> Recording:
+        """Decode a container written by this trained codec (weights/tables hash must match)."""
+        self._need_model()
+        header, _ = read_header(blob)
+        if header.codec != self.name or header.kind != "recording":
+            raise BadInputError(f"container holds {header.codec!r} {header.kind}, not {self.name}")
+        if header.codec_params != self.stream_params():
+            raise BadInputError(
+                f"container was written by a different trained {self.name} model "
+                "(weights or tables hash mismatch); load the model it was encoded with"
+            )
+        dtype = np.dtype(header.dtype)
+        rows = header.shape[0]
+        parts = [self.decode_block(p, rows, f, dtype) for f, p in iter_chunks(blob)]
+        block = np.concatenate(parts, axis=1) if parts else np.zeros(header.shape, dtype)
+        return Recording(
+            block, header.sample_rate or 1.0, header.uv_per_step or 1.0, header.channel_names
+        )
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters()) if self.model is not None else 0
+
+    def save(self, directory: str | Path) -> None:
+        """``weights.safetensors`` + ``codec.json`` (config, normalization, layout, tables)."""
+        from ratecraft.codecs.learned.recording_store import save_codec
+
+        save_codec(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LearnedRecordingCodec:
+        """Rebuild a trained codec from :meth:`save`'s directory (hashes checked, no pickle)."""
+        from ratecraft.codecs.learned.recording_store import load_codec
+
+        return load_codec(cls, directory)
