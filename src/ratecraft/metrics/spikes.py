@@ -97,6 +97,11 @@ def _detect(
     return events
 
 
+# Public name of the detector for callers that band-pass and set levels themselves (the
+# ``spike-lfp`` codec runs it on its own reconstruction): the same events the metrics count.
+detect_in_band = _detect
+
+
 def detect_spikes(
     x: np.ndarray,
     fs: float,

@@ -1,0 +1,134 @@
+"""Rate control of the ``spike-lfp`` codec: the per-chunk step search and fit's knob search.
+
+With ``Budget(ratio=R)`` every chunk gets a byte budget (its raw bytes / R less its share of the
+container overhead) and the encoder searches the layer's step (stored in the chunk) with secant
+steps on the real payload size until it fills 96.5–100% of it (:func:`search_step`) — a
+per-window adjustment that holds on unseen data. ``fit`` chooses the knobs on an excerpt of the
+training data against real container sizes (:func:`fit_candidates`): codebook size and mode, and
+keeps the pair with the best LFP SNDR + spike-window SNDR among those keeping spike F1 — with
+the original's thresholds and with the decoded signal's own — near the best
+(:func:`best_candidate`). Kept apart from the codec so the bitstream code reads on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.signal import butter, sosfiltfilt
+
+from ratecraft.codecs.learned.spike_events import TOL_MS
+from ratecraft.data.types import Recording
+from ratecraft.metrics.signal import sndr_db
+from ratecraft.metrics.spikes import detect_spikes, match_events, spike_metrics
+
+if TYPE_CHECKING:
+    from ratecraft.codecs.learned.spike_lfp import SpikeLfpCodec
+
+_FILL = 0.965  # a chunk's payload may use 96.5–100% of its byte budget
+
+
+def _f32(v: float) -> float:
+    return float(np.float32(v))  # the stream stores the step as this exact value
+
+
+def search_step(size_at: Any, target: float, start: float, top: float) -> float:
+    """A float32 step whose payload ``size_at(step)`` fills ``target`` bytes to at least _FILL.
+
+    Secant steps on log(size) against log(step), kept inside the bracket once there is one;
+    started from the previous chunk's step this takes a few real encodes on stationary data.
+    """
+    seen: dict[float, int] = {}
+    target = max(target, 1.0)  # tiny chunks: the overhead alone may exceed their share
+    lo, hi = 0.0, math.inf  # lo: too many bytes; hi: fits
+    s = _f32(min(max(start, 1e-6), top))
+    slope = -1.0
+    for _ in range(24):
+        if s not in seen:
+            seen[s] = size_at(s)
+        b = seen[s]
+        if b <= target:
+            hi = min(hi, s)
+            if b >= _FILL * target or s <= 1e-6:
+                break
+        else:
+            lo = max(lo, s)
+            if s >= top:
+                break
+        if lo > 0 and hi < math.inf and hi / lo < 1.002:
+            break
+        near = sorted(seen.items(), key=lambda p: abs(math.log(max(p[1], 1) / target)))[:2]
+        if len(near) == 2 and near[0][0] != near[1][0] and near[0][1] != near[1][1]:
+            (s1, b1), (s2, b2) = near
+            slope = min(-0.05, math.log(max(b1, 1) / max(b2, 1)) / math.log(s1 / s2))
+        guess = s * math.exp(math.log(max(b, 1) / (0.5 * (1 + _FILL) * target)) / -slope)
+        if lo > 0 and hi < math.inf and not lo < guess < hi:
+            guess = math.sqrt(lo * hi)
+        nxt = _f32(min(max(guess, 1e-6), top))
+        if nxt in seen:  # no progress from the model: bisect or double/halve instead
+            nxt = _f32(
+                math.sqrt(lo * hi) if lo > 0 and hi < math.inf else s * (2 if b > target else 0.5)
+            )
+            if nxt in seen:
+                break
+        s = nxt
+    return hi if hi < math.inf else _f32(top)
+
+
+def best_candidate(tried: list[dict[str, Any]]) -> dict[str, Any]:
+    """The candidate with the best LFP SNDR + spike-window SNDR among those whose spike F1 —
+    with the original's thresholds, and with the decoded signal's own — is near the best."""
+    top_f1 = max(t["spike_f1"] for t in tried)
+    top_own = max(t["spike_f1_own_threshold"] for t in tried)
+    keep = [
+        t
+        for t in tried
+        if t["spike_f1"] >= top_f1 - 0.02 and t["spike_f1_own_threshold"] >= top_own - 0.05
+    ]
+    return max(keep, key=lambda t: t["lfp_sndr_db"] + t["spike_window_sndr_db"])
+
+
+def fit_candidates(codec: SpikeLfpCodec, x: np.ndarray, probe: Recording) -> list[dict[str, Any]]:
+    """Codebook sizes in LFP mode, then the best size in residual mode at each spike step
+    scale: every candidate coded for real on ``probe`` and scored."""
+    lfp_mode = [_try(codec, x, probe, k, False, 1.0) for k in codec.config.codebook_sizes]
+    k = best_candidate(lfp_mode)["codebook_size"]
+    scales = codec.config.spike_step_scales
+    return lfp_mode + [_try(codec, x, probe, k, True, sc) for sc in scales]
+
+
+def _try(
+    codec: SpikeLfpCodec, x: np.ndarray, probe: Recording, k: int, residual: bool, scale: float
+) -> dict[str, Any]:
+    """One candidate: fit with these knobs, code ``probe`` for real, decode and score it."""
+    codec._set(residual=residual, spike_step_scale=scale)
+    codec._fit_model(x, k)
+    blob, stats = codec.encode_with_stats(probe)
+    recon = codec.decode(blob)
+    assert isinstance(recon, Recording) and codec.fs is not None
+    m = spike_metrics(probe.samples, recon.samples, codec.fs)
+    sw = m["spike_window_sndr_db"]
+    # a sorter thresholds the decoded signal itself: its spikes must match the original's
+    ref, own = detect_spikes(probe.samples, codec.fs), detect_spikes(recon.samples, codec.fs)
+    tol = round(TOL_MS * 1e-3 * codec.fs)
+    tp, fp, fn = np.sum([match_events(a, b, tol) for a, b in zip(ref, own, strict=True)], 0)
+    return {
+        "codebook_size": codec.config.codebook_size,
+        "residual": residual,
+        "spike_step_scale": scale,
+        "step": float(np.median(codec.steps_used)),
+        "ratio": stats.ratio,
+        "spike_f1": m["spike_f1"],
+        "spike_window_sndr_db": sw if math.isfinite(sw) else 0.0,
+        "spike_f1_own_threshold": float(2 * tp / max(2 * tp + fp + fn, 1)),
+        "lfp_sndr_db": lfp_sndr_db(probe.samples, recon.samples, codec.fs),
+    }
+
+
+def lfp_sndr_db(original: np.ndarray, recon: np.ndarray, fs: float, cutoff: float = 300.0) -> float:
+    """SNDR (dB) of both signals low-passed below ``cutoff`` (4th-order zero-phase Butterworth)."""
+    sos = butter(4, cutoff, btype="lowpass", fs=fs, output="sos")
+    a = sosfiltfilt(sos, original.astype(np.float64), axis=-1)
+    b = sosfiltfilt(sos, recon.astype(np.float64), axis=-1)
+    return sndr_db(a, b)
