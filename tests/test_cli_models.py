@@ -64,12 +64,13 @@ def test_decode_without_model_says_what_is_needed(trained, tmp_path):
 
 def test_diagnose_prints_categories_and_writes_json(trained, tmp_path):
     table, model = trained
-    out = tmp_path / "diag.json"
-    result = run("diagnose", table, "--model", model, "--json", out)
+    out, png = tmp_path / "diag.json", tmp_path / "diag.png"
+    result = run("diagnose", table, "--model", model, "--json", out, "--plot", png)
     assert result.exit_code == 0, result.output
     for family in ("initial", "summary", "temporal"):
         assert family in result.stdout
     assert json.loads(out.read_text())
+    assert png.read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize(

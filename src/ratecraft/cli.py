@@ -568,7 +568,12 @@ def codec_needs_model(name: str) -> bool:
     return codec_class(name).learned
 
 
-from ratecraft import cli_models  # noqa: E402, F401  (registers fit and diagnose on `app`)
+from ratecraft import (  # noqa: E402  (each registers its commands on `app`)
+    cli_autopilot,  # noqa: F401
+    cli_export,  # noqa: F401
+    cli_models,  # noqa: F401
+    cli_shrink,  # noqa: F401
+)
 
 
 def main() -> None:

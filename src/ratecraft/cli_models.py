@@ -1,5 +1,8 @@
 """``ratecraft fit`` and ``ratecraft diagnose``: train a learned codec, then inspect it.
 
+``fit`` trains table codecs and recording codecs (``conv-ae``, ``lstm-ae``, ``transformer``,
+``spatial``, ``vae``) alike; ``--resume`` continues an interrupted fit.
+
 Registered on the main Typer app (see :mod:`ratecraft.cli`), with the same one-line errors and
 exit codes. A model folder holds ``weights.safetensors`` and ``codec.json``; it is written into a
 temporary folder beside the target and renamed, so a failed fit leaves nothing behind.
@@ -50,21 +53,37 @@ def _publish_folder(staged: Path, target: Path) -> None:
 @app.command("fit")
 @_guarded
 def fit_cmd(
-    data_file: Annotated[Path, typer.Argument(help="Training data (a table: .csv, .npz, .h5).")],
+    data_file: Annotated[
+        Path, typer.Argument(help="Training data: a table (.csv, .npz, .h5) or a recording.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to write.")],
     codec: Annotated[str, typer.Option(help="Learned codec to train.")] = "vqvae",
     config: Annotated[
-        Path | None, typer.Option(help="YAML with codec options (allocation, ratios, training).")
+        Path | None, typer.Option(help="YAML with codec options (model, ratios, training).")
     ] = None,
     ratio: Annotated[
         float | None, typer.Option(help="Target raw/compressed ratio; default: the config's bits.")
     ] = None,
-    kind: Annotated[str | None, typer.Option(help="Read a 2-D array as 'table'.")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Read a 2-D array as 'recording' or 'table'.")
+    ] = None,
+    fs: Annotated[
+        float | None, typer.Option(help="Sample rate (Hz) for recordings without one.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted fit of the same -o folder.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Train a learned codec on a data file and save it (safetensors + codec.json)."""
+    """Train a learned codec on a data file and save it (safetensors + codec.json).
+
+    Training checkpoints go to a hidden folder beside the model (``.NAME.train``), so an
+    interrupted fit continues with ``--resume``; it is removed once the model is written (a
+    recording codec's folder keeps a copy of the training ``metrics.jsonl``).
+    """
     from ratecraft import api
     from ratecraft.codecs import Budget, get_codec
+    from ratecraft.codecs.learned import LearnedRecordingCodec
 
     if not codec_needs_model(codec):
         raise BadInputError(f"{codec} is not learned; use `ratecraft encode --codec {codec}`")
@@ -72,17 +91,25 @@ def fit_cmd(
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
         raise BadInputError(f"{output}: folder {folder} does not exist")
-    data = api.load(data_file, kind=kind)
+    train_dir = folder / f".{output.name}.train"
+    if resume and not train_dir.is_dir():
+        raise BadInputError(f"--resume: no interrupted fit of {output} to continue ({train_dir})")
+    if not resume and train_dir.exists():
+        shutil.rmtree(train_dir)
+    data = api.load(data_file, kind=kind, fs=fs)
     budget = Budget(ratio=ratio) if ratio is not None else None
     with _spinner(f"training {codec}"):
-        fitted = get_codec(codec, options).fit(data, budget)
+        fitted = get_codec(codec, options).fit(data, budget, train_dir=train_dir, resume=resume)
     staged = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=folder))
     try:
         fitted.save(staged)
+        if isinstance(fitted, LearnedRecordingCodec) and (train_dir / "metrics.jsonl").exists():
+            shutil.copyfile(train_dir / "metrics.jsonl", staged / "metrics.jsonl")
         _publish_folder(staged, output)
     finally:
         if staged.exists():
             shutil.rmtree(staged)
+    shutil.rmtree(train_dir, ignore_errors=True)
     report: dict[str, Any] = dict(getattr(fitted, "fit_report", {}) or {})
     doc = {"codec": codec, "model": str(output), **report}
     if as_json:
@@ -109,6 +136,9 @@ def diagnose_cmd(
         Path | None, typer.Option("--json", help="Also write the diagnostics as JSON.")
     ] = None,
     kind: Annotated[str | None, typer.Option(help="Read a 2-D array as 'table'.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the per-category panels into this PNG.")
+    ] = None,
 ) -> None:
     """Per-category error, allocation and codebook health of a trained table codec."""
     from ratecraft import api
@@ -129,6 +159,10 @@ def diagnose_cmd(
     typer.echo(markdown(diag))
     if json_out is not None:
         atomic_write(json_out, json.dumps(diag, indent=1, default=_json_default).encode())
+    if plot is not None:
+        from ratecraft.diagnostics.plots import plot_diagnostics
+
+        plot_diagnostics(diag, plot)
 
 
 def _json_default(value: Any) -> Any:
