@@ -10,8 +10,10 @@ dead-zone quantization + ANS), ``pca`` (KLT across electrodes + ANS), ``sz3`` (S
 numcodecs-wasm-sz3) and WavPack's hybrid lossy mode (the ``wavpack``/``wvunpack`` commands on a
 multichannel int16 WAV; skipped with a note when not installed) — and the learned codecs of
 ``ratecraft.codecs.learned`` listed in ``LEARNED`` (each skipped with a note while it is not
-registered). Each codec has a *fit hook*: classical codecs run their own rate control on the
-data they code; learned codecs train on the training split, then code the test split.
+registered), among them ``spike-lfp``, the spike-event + LFP hybrid built for the 100–200x
+bandwidth of an implant. Each codec has a *fit hook*: classical codecs run their own rate control
+on the data they code; learned codecs train on the training split, then code the test split and
+are decoded with their trained model (``codec.decode``).
 
 Every ratio is real: raw bytes / bytes of the `.rcz` container (or the ``.wv`` file). Per row:
 real ratio, SNDR, spike-window SNDR, spike F1 against the original's detections, spike F1
@@ -19,6 +21,11 @@ against the simulator's ground truth (synthetic only; ``ratecraft.bench._truth_f
 band-power error, LFP SNDR (both signals low-passed below 300 Hz), model size in bytes (0 for
 classical codecs) and encode/decode throughput in samples/s and as a multiple of real time
 (one timed run after the rate search, pinned to ``--cores`` CPUs; ``fit`` time is separate).
+
+A throughput section follows for every learned codec that ran: encode speed on a simulated
+256-channel 20 kHz stream (target: at least real time on 2 cores) and the latency of one
+1024-channel × 20 ms window (target: under 10 ms), wall clock with the process's CPU time beside
+it (the machine may be shared; ``--no-throughput`` skips the section).
 
 It ends with the targets of issue 3 at 20x and 200x, measured on the best classical baseline:
 the bars the learned codecs must clear. A learned codec is judged only when it has run here.
@@ -76,7 +83,8 @@ TRAIN_FRACTION = 0.7
 LFP_CUTOFF_HZ = 300.0
 CLASSICAL = ("quant", "wavelet", "pca", "sz3")
 WAVPACK = "wavpack-hybrid"
-LEARNED = ("conv-ae", "lstm-ae", "transformer", "vae", "spatial")
+LEARNED = ("conv-ae", "lstm-ae", "transformer", "vae", "spatial", "spike-lfp")
+AUTOENCODERS = LEARNED[:5]
 # targets of issue 3
 F1_AT_20, SPIKE_SNDR_MARGIN_AT_20 = 0.95, 3.0
 F1_AT_200, LFP_SNDR_AT_200 = 0.90, 15.0
@@ -111,6 +119,8 @@ def fit_classical(name: str, budget: Budget, ds: Dataset) -> Codec:
 
 
 LEARNED_CONFIG: dict[str, dict[str, Any]] = {}  # per learned codec: config overrides
+# --quick trains the autoencoders briefly (a smoke run of the pipeline, not their best figures)
+QUICK_LEARNED_CONFIG: dict[str, Any] = {"train": {"epochs": 3}, "max_windows": 256}
 
 
 def fit_learned(name: str, budget: Budget, ds: Dataset) -> Codec:
@@ -217,14 +227,18 @@ def run_registered(ds: Dataset, name: str, target: float, learned: bool) -> dict
         row.update(status="refused", note=" ".join(str(exc).split()))
         return row
     start = time.perf_counter()
-    recon = decode(blob)
+    recon = codec.decode(blob) if learned else decode(blob)  # learned: needs its model
     dec_s = time.perf_counter() - start
     assert isinstance(recon, Recording)
     cfg = codec.config.model_dump(mode="json")
-    knob = {k: cfg[k] for k in ("step", "error_bound") if k in cfg}
-    row["setting"] = ", ".join(f"{k}={v:.4g}" for k, v in knob.items()) or None
+    knob = {k: cfg[k] for k in ("step", "error_bound", "codebook_size", "residual") if k in cfg}
+    row["setting"] = ", ".join(f"{k}={_knob(v)}" for k, v in knob.items()) or None
     row["model_bytes"] = model_bytes(codec, learned)
     return finish_row(row, ds, len(blob), enc_s, dec_s, recon)
+
+
+def _knob(value: Any) -> str:
+    return format(value, ".4g") if isinstance(value, float) else str(value)
 
 
 # ---- WavPack hybrid lossy -------------------------------------------------------------------
@@ -351,6 +365,137 @@ def load_datasets(args: argparse.Namespace) -> tuple[list[Dataset], list[str]]:
         )
     )
     return out, notes
+
+
+# ---- encoder throughput and latency of the learned codecs (issue 3) --------------------------
+
+STREAM_CHANNELS, STREAM_RATE_HZ = 256, 20000.0  # target: encode at least in real time
+WINDOW_CHANNELS, WINDOW_MS = 1024, 20.0  # target: one window encoded in under 10 ms
+LATENCY_TARGET_MS = 10.0
+# default 20x; spike-lfp also at 100x: on the simulated 256-ch probe (every spike seen on several
+# electrodes) its events alone need more than 1/200 of the raw rate, so 200x is refused there
+THROUGHPUT_RATIOS: dict[str, tuple[float, ...]] = {"spike-lfp": (20.0, 100.0)}
+THROUGHPUT_REPEATS = 5
+# Speed depends on the architecture, not on how long it trained: one short epoch is enough.
+_SHORT_TRAINING: dict[str, Any] = {"train": {"epochs": 1}, "max_windows": 64}
+THROUGHPUT_CONFIG: dict[str, dict[str, Any]] = {
+    **{name: _SHORT_TRAINING for name in AUTOENCODERS},
+    "spike-lfp": {"codebook_sizes": [32]},
+}
+
+
+def _timed(fn: Callable[[], Any], repeats: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU (this process, all threads) seconds of ``repeats`` calls."""
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
+
+
+def _throughput_row(
+    name: str, ratio: float, data: dict[str, Recording], seconds: float
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"codec": name, "ratio": ratio, "status": "ok"}
+    stream, window = data["stream"], data["window"]
+    budget = Budget(ratio=ratio)
+    cfg = THROUGHPUT_CONFIG.get(name, {})
+    try:
+        codec = get_codec(name, cfg).fit(data["stream_train"], budget)
+        codec.encode(_slice(stream, 0, min(2048, stream.n_samples)))  # warm-up
+        wall, cpu = _timed(lambda c=codec: c.encode(stream), 2)
+        realtime = STREAM_CHANNELS * STREAM_RATE_HZ
+        row.update(
+            model_bytes=model_bytes(codec, True),
+            stream_seconds=seconds,
+            encode_samples_per_s=stream.samples.size / min(wall),
+            encode_x_realtime=stream.samples.size / min(wall) / realtime,
+            encode_x_realtime_cpu=stream.samples.size / min(cpu) / realtime,
+        )
+        wide = get_codec(name, cfg).fit(data["wide_train"], budget)
+        wide.encode(window)  # warm-up
+        wall, cpu = _timed(lambda c=wide: c.encode(window), THROUGHPUT_REPEATS)
+        row.update(
+            window_shape=list(window.samples.shape),
+            window_latency_ms_median=1e3 * float(np.median(wall)),
+            window_latency_ms_min=1e3 * min(wall),
+            window_cpu_ms_median=1e3 * float(np.median(cpu)),
+        )
+    except (BadInputError, RatecraftError) as exc:
+        row.update(status="refused", note=" ".join(str(exc).split()))
+    row["meets_realtime"] = (row.get("encode_x_realtime") or 0.0) >= 1.0
+    row["meets_latency"] = row.get("window_latency_ms_median", math.inf) < LATENCY_TARGET_MS
+    row["load_average_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return row
+
+
+def throughput(names: list[str], quick: bool) -> list[dict[str, Any]]:
+    """Per learned codec: encode speed on a 256-ch 20 kHz stream and one 1024-ch 20 ms window.
+
+    Each codec is trained (briefly) on a separate simulated recording of the same geometry at
+    its ratios (``THROUGHPUT_RATIOS``, default 20x), then full ``encode`` calls (normalization,
+    network, entropy coding, container) are timed after one warm-up call on the pinned cores:
+    wall clock (the target) and this process's CPU time, which is what an idle machine would
+    show when the shared machine is busy (``load_average_1min`` tells).
+    """
+    seconds = 0.5 if quick else 1.0
+    opts = dict(sample_rate=STREAM_RATE_HZ)
+    frames = round(WINDOW_MS * 1e-3 * STREAM_RATE_HZ)
+    wide = simulate_recording(n_channels=WINDOW_CHANNELS, duration_s=0.05, seed=8, **opts)[0]
+    data = {
+        "stream": simulate_recording(
+            n_channels=STREAM_CHANNELS, duration_s=seconds, seed=7, **opts
+        )[0],
+        "stream_train": simulate_recording(
+            n_channels=STREAM_CHANNELS, duration_s=seconds, seed=1007, **opts
+        )[0],
+        "wide_train": simulate_recording(
+            n_channels=WINDOW_CHANNELS, duration_s=0.25, seed=1008, **opts
+        )[0],
+        "window": _slice(wide, 0, frames),
+    }
+    rows = []
+    for name in names:
+        for ratio in THROUGHPUT_RATIOS.get(name, (20.0,)):
+            rows.append(_throughput_row(name, ratio, data, seconds))
+            log.warning("throughput %s at %gx: %s", name, ratio, rows[-1])
+    return rows
+
+
+def throughput_table(rows: list[dict[str, Any]]) -> str:
+    head = [
+        "codec",
+        "ratio",
+        "model B",
+        f"encode {STREAM_CHANNELS} ch × {STREAM_RATE_HZ / 1000:g} kHz (S/s)",
+        "× real time, wall (CPU) — target ≥ 1",
+        f"{WINDOW_CHANNELS} ch × {WINDOW_MS:g} ms window, median ms wall (CPU) — "
+        f"target < {LATENCY_TARGET_MS:g}",
+        "load avg",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        if r["status"] != "ok":
+            cells = [r["codec"], f"{r['ratio']:g}x", f"n/a ({r['status']}: {r.get('note')})"]
+            cells += ["–"] * (len(head) - len(cells))
+        else:
+            cells = [
+                r["codec"],
+                f"{r['ratio']:g}x",
+                _f(r.get("model_bytes"), "d"),
+                _f(r.get("encode_samples_per_s"), ".3g"),
+                f"{_f(r.get('encode_x_realtime'), '.2f')} "
+                f"({_f(r.get('encode_x_realtime_cpu'), '.2f')}) "
+                + ("PASS" if r["meets_realtime"] else "FAIL"),
+                f"{_f(r.get('window_latency_ms_median'), '.1f')} "
+                f"({_f(r.get('window_cpu_ms_median'), '.1f')}) "
+                + ("PASS" if r["meets_latency"] else "FAIL"),
+                _f(r.get("load_average_1min"), ".1f"),
+            ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # ---- output ---------------------------------------------------------------------------------
@@ -594,7 +739,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"only the target ratios {QUICK_RATIOS}; 8-ch 1 s synthetic recording",
     )
+    parser.add_argument(
+        "--no-throughput",
+        action="store_true",
+        help="skip the encoder throughput/latency section of the learned codecs",
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        for name in AUTOENCODERS:
+            LEARNED_CONFIG[name] = {**QUICK_LEARNED_CONFIG, **LEARNED_CONFIG.get(name, {})}
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
 
@@ -619,6 +772,8 @@ def main(argv: list[str] | None = None) -> int:
             runnable.append(name)
 
     ratios = QUICK_RATIOS if args.quick else RATIOS
+    if args.quick and any(n in AUTOENCODERS for n in runnable):
+        notes.append(f"--quick: autoencoders train briefly ({QUICK_LEARNED_CONFIG})")
     records: list[dict[str, Any]] = []
     print(f"# Lossy signals — rate–distortion at real ratios {', '.join(f'{r:g}' for r in ratios)}")
     print(f"\n{CORES} core(s) pinned; ratios are raw bytes / real container bytes.\n")
@@ -637,6 +792,16 @@ def main(argv: list[str] | None = None) -> int:
         records += rows
         print(f"\n## {ds.name}\n\n{ds.description}\n")
         print(markdown_table(ds, rows))
+
+    learned_run = [n for n in runnable if n in LEARNED]
+    speed: list[dict[str, Any]] = []
+    if learned_run and not args.no_throughput:
+        speed = throughput(learned_run, args.quick)
+        print(
+            f"## Encoder throughput and latency ({CORES} core(s) pinned; wall clock, "
+            "with this process's CPU time in brackets)\n"
+        )
+        print(throughput_table(speed))
 
     checks = targets(datasets, records)
     print("## Targets of issue 3 (bars from the best classical baseline)\n")
@@ -665,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "notes": notes,
         "records": records,
+        "throughput": speed,
         "targets": checks,
     }
     out = Path(args.out)
