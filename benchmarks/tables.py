@@ -371,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer epochs, ratios and datasets")
     parser.add_argument("--cores", type=int, default=2, help="CPUs to pin to (read at start)")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument(
+        "--check-ratio", type=float, default=8.0, help="target ratio of the synthetic-table checks"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
@@ -401,8 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     print_results(rows)
 
     check_codecs = ("vqvae",) if args.quick else LEARNED
-    checks = synthetic_checks(simulate_table(seed=0), epochs, 8.0, check_codecs)
-    print("\n### synthetic table checks (raw table, default cleaning, target ratio 8)\n")
+    checks = synthetic_checks(simulate_table(seed=0), epochs, args.check_ratio, check_codecs)
+    print(
+        f"\n### synthetic table checks (raw table, default cleaning, target ratio "
+        f"{args.check_ratio:g})\n"
+    )
     print(
         "| codec | alloc | real ratio | bits/sample | worst/best cat. | min util | max dead "
         "| total distortion |"
