@@ -164,6 +164,11 @@ class Codec(ABC):
 
     @classmethod
     def from_stream_params(cls, params: dict[str, Any]) -> Self:
+        if cls.learned:  # its header names the weights; the weights themselves are not in it
+            raise BadInputError(
+                f"a {cls.name} container needs its trained model: pass --model MODEL_DIR "
+                "(Python: Codec.load(model_dir).decode(blob))"
+            )
         try:
             return cls(params.get("config", {}))
         except BadInputError as exc:
@@ -237,6 +242,14 @@ class Codec(ABC):
 
     def decode(self, blob: bytes | memoryview) -> Data:
         return decode(blob)
+
+    def own_header(self, blob: bytes | memoryview, kind: str) -> ContainerHeader:
+        """The header of ``blob`` once it is known to hold ``kind`` data written by this codec
+        (a trained codec's own decode then checks the weights it names)."""
+        header, _ = read_header(blob)
+        if header.codec != self.name or header.kind != kind:
+            raise BadInputError(f"container holds {header.codec!r} {header.kind}, not {self.name}")
+        return header
 
     def save(self, directory: str | Path) -> None:
         """Write ``codec.json`` (name, version, config, budget) into ``directory``."""

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from ratecraft.bitstream.container import iter_chunks, read_header
+from ratecraft.bitstream.container import iter_chunks
 from ratecraft.bitstream.sections import pack_sections, unpack_sections
 from ratecraft.codecs.base import DEFAULT_CHUNK_SAMPLES, BlockResult, Codec, CodecConfig, excerpt
 from ratecraft.codecs.budget import Budget
@@ -429,19 +429,10 @@ class LearnedRecordingCodec(Codec):
         tables = getattr(self.model.entropy, "tables_sha256", None) if self.model else None
         return {"weights_sha256": self.weights_hash, "tables_sha256": tables}
 
-    @classmethod
-    def from_stream_params(cls, params: dict[str, Any]) -> Self:
-        raise BadInputError(
-            f"a {cls.name} container needs its trained model: pass --model MODEL_DIR "
-            "(Python: Codec.load(model_dir).decode(blob))"
-        )
-
     def decode(self, blob: bytes | memoryview) -> Recording:
         """Decode a container written by this trained codec (weights/tables hash must match)."""
         self._need_model()
-        header, _ = read_header(blob)
-        if header.codec != self.name or header.kind != "recording":
-            raise BadInputError(f"container holds {header.codec!r} {header.kind}, not {self.name}")
+        header = self.own_header(blob, "recording")
         if header.codec_params != self.stream_params():
             raise BadInputError(
                 f"container was written by a different trained {self.name} model "

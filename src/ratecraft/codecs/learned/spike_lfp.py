@@ -42,7 +42,7 @@ from scipy.signal import firwin, resample_poly
 
 import ratecraft
 from ratecraft.atomic import atomic_write
-from ratecraft.bitstream.container import iter_chunks, read_header
+from ratecraft.bitstream.container import iter_chunks
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
 from ratecraft.codecs.base import (
     BlockResult,
@@ -456,19 +456,10 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
     def stream_params(self) -> dict[str, Any]:
         return {"model": self.model_id()}
 
-    @classmethod
-    def from_stream_params(cls, params: dict[str, Any]) -> Self:
-        raise BadInputError(
-            "a spike-lfp container needs its trained model: pass --model MODEL_DIR "
-            "(Python: Codec.load(model_dir).decode(blob))"
-        )
-
     def decode(self, blob: bytes | memoryview) -> Recording:
         """Decode a container written by this trained codec (the weights hash must match)."""
         self._fitted()
-        header, _ = read_header(blob)
-        if header.codec != self.name or header.kind != "recording":
-            raise BadInputError(f"container holds {header.codec!r} {header.kind}, not spike-lfp")
+        header = self.own_header(blob, "recording")
         if header.codec_params.get("model") != self.model_id():
             raise BadInputError("container was written by a different spike-lfp model or config")
         try:

@@ -51,7 +51,7 @@ from torch import nn
 import ratecraft
 from ratecraft.allocation import Allocation, AllocationConfig, GroupStats
 from ratecraft.atomic import atomic_write
-from ratecraft.bitstream.container import iter_chunks, read_header
+from ratecraft.bitstream.container import iter_chunks
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
 from ratecraft.codecs.base import (
     BlockResult,
@@ -444,19 +444,10 @@ class LearnedTableCodec(Codec):
     def stream_params(self) -> dict[str, Any]:
         return {"weights_sha256": self.weights_hash, "residual_step": self.config.residual_step}
 
-    @classmethod
-    def from_stream_params(cls, params: dict[str, Any]) -> Self:
-        raise BadInputError(
-            f"a {cls.name} container needs its trained model: pass --model MODEL_DIR "
-            "(Python: Codec.load(model_dir).decode(blob))"
-        )
-
     def decode(self, blob: bytes | memoryview) -> FeatureTable:
         """Decode a container written by this trained codec (weights hash must match)."""
         self._fitted()
-        header, _ = read_header(blob)
-        if header.codec != self.name or header.kind != "table":
-            raise BadInputError(f"container holds {header.codec!r} {header.kind}, not {self.name}")
+        header = self.own_header(blob, "table")
         if header.codec_params.get("weights_sha256") != self.weights_hash:
             raise BadInputError(
                 f"container was written by a different trained {self.name} model "
