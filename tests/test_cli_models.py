@@ -33,7 +33,11 @@ def trained(tmp_path_factory):
 
 def test_fit_writes_a_model_folder(trained):
     _, model = trained
-    assert sorted(p.name for p in model.iterdir()) == ["codec.json", "weights.safetensors"]
+    names = {p.name for p in model.iterdir()}
+    assert {"codec.json", "weights.safetensors"} <= names
+    assert names <= {"codec.json", "weights.safetensors", "metrics.jsonl", "tensorboard"}
+    if "metrics.jsonl" in names:  # one JSON record per epoch
+        assert all(json.loads(line)["epoch"] for line in (model / "metrics.jsonl").open())
     assert json.loads((model / "codec.json").read_text())
 
 

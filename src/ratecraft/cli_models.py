@@ -78,12 +78,12 @@ def fit_cmd(
     """Train a learned codec on a data file and save it (safetensors + codec.json).
 
     Training checkpoints go to a hidden folder beside the model (``.NAME.train``), so an
-    interrupted fit continues with ``--resume``; it is removed once the model is written (a
-    recording codec's folder keeps a copy of the training ``metrics.jsonl``).
+    interrupted fit continues with ``--resume``; it is removed once the model is written (the
+    model folder keeps the training ``metrics.jsonl`` and, when tensorboard is installed, the
+    ``tensorboard/`` event files).
     """
     from ratecraft import api
     from ratecraft.codecs import Budget, get_codec
-    from ratecraft.codecs.learned import LearnedRecordingCodec
 
     if not codec_needs_model(codec):
         raise BadInputError(f"{codec} is not learned; use `ratecraft encode --codec {codec}`")
@@ -103,8 +103,10 @@ def fit_cmd(
     staged = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=folder))
     try:
         fitted.save(staged)
-        if isinstance(fitted, LearnedRecordingCodec) and (train_dir / "metrics.jsonl").exists():
+        if (train_dir / "metrics.jsonl").exists():
             shutil.copyfile(train_dir / "metrics.jsonl", staged / "metrics.jsonl")
+        if (train_dir / "tensorboard").is_dir():
+            shutil.copytree(train_dir / "tensorboard", staged / "tensorboard")
         _publish_folder(staged, output)
     finally:
         if staged.exists():

@@ -40,6 +40,7 @@ from ratecraft.train.checkpoint import (
     save_checkpoint,
     unflatten_optimizer,
 )
+from ratecraft.train.tracking import Trackers, Tracking
 
 __all__ = ["Distortion", "RDModel", "TrainConfig", "TrainResult", "Trainer", "split_rows"]
 
@@ -73,6 +74,8 @@ class TrainConfig(CheckedModel):
     lmbda: float = Field(default=50.0, gt=0.0, allow_inf_nan=False)
     rate_gain: float = Field(default=0.5, gt=0.0, le=5.0)
     seed: int = Field(default=0, ge=0)
+    # where metrics go besides metrics.jsonl (see ratecraft.train.tracking)
+    tracking: Tracking = "auto"
 
 
 @dataclass
@@ -110,6 +113,7 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.metrics_path = Path(metrics_path) if metrics_path is not None else None
         self._distortion: Distortion | None = None
+        self._trackers: Trackers | None = None
 
     # ---- pieces ----------------------------------------------------------------------------
     def _terms(
@@ -206,6 +210,8 @@ class Trainer:
             torch.manual_seed(cfg.seed)
         stopped = False
         run_epochs = 0
+        run_dir = self.metrics_path.parent if self.metrics_path is not None else None
+        self._trackers = Trackers(run_dir, cfg.tracking)
         while state["epoch"] < cfg.epochs:
             if stop_after is not None and run_epochs >= stop_after:
                 break
@@ -260,6 +266,7 @@ class Trainer:
             self._save(model, opt, sched, state, best_weights)
             if stopped:
                 break
+        self._trackers.close()
         finished = state["epoch"] >= cfg.epochs
         if finished and early and best_weights is not None:
             model.load_state_dict(best_weights)
@@ -280,6 +287,8 @@ class Trainer:
             self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
             with self.metrics_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
+        if self._trackers is not None:
+            self._trackers.log(record)
 
     def _save(
         self,
