@@ -109,3 +109,16 @@ def test_learned_codec_needs_fit_first(trained, tmp_path):
     result = run("encode", table, "-o", tmp_path / "x.rcz", "--codec", "vqvae", "--ratio", "8")
     assert result.exit_code == 2
     assert "ratecraft fit" in result.stderr
+
+
+def test_bench_runs_a_trained_model_as_trained(trained, tmp_path):
+    table, model = trained
+    out = tmp_path / "bench.json"
+    result = run("bench", table, "--codecs", "zstd", "--model", model, "--json", out)
+    assert result.exit_code == 0, result.output
+    records = {r["codec"]: r for r in json.loads(out.read_text())}
+    learned = records["vqvae"]
+    assert learned["status"] == "ok" and learned["fit_seconds"] == 0.0
+    assert learned["ratio"] > 1 and learned["nmse_mean"] is not None
+    assert learned["setting"] == "as trained" and learned["lost_cells"] > 0  # NaN-heavy column
+    assert records["zstd"]["status"] == "ok" and records["zstd"]["bit_exact"]

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from ratecraft.codecs import Budget, available_codecs, decode, get_codec
-from ratecraft.codecs.base import as_block, codec_class
+from ratecraft.codecs import Budget, available_codecs, get_codec
+from ratecraft.codecs.base import Codec, as_block, codec_class
 from ratecraft.data.types import Data, FeatureTable, Recording
 from ratecraft.errors import BadInputError
 
@@ -94,6 +94,7 @@ def run_bench(
     progress: bool = False,
     on_result: ResultHook | None = None,
     warm_up: bool = True,
+    models: Sequence[Codec] = (),
 ) -> list[dict[str, Any]]:
     """Run every input × codec × setting; returns one record per run (see the module doc).
 
@@ -104,20 +105,22 @@ def run_bench(
     when there is none), e.g. to keep one for a plot. ``progress`` shows a Rich progress bar on
     stderr. ``warm_up`` first codes a small slice of the data once per codec, data type and
     lossless/lossy mode, so that one-time costs (JIT compilation, imports) stay out of the
-    timings.
+    timings. ``models`` are trained codecs (``Codec.load(model_dir)``): each codes every input
+    once, as trained (its own budget; no fitting on the benchmarked data).
     """
     names = list(codecs) if codecs is not None else available_codecs(learned=False)
     for name in names:
         codec_class(name)  # unknown names fail before any run
-    runs = plan(inputs, names, settings)
+    runs: list[tuple[str, Data, str | Codec, Budget]] = list(plan(inputs, names, settings))
+    runs += [(name, data, model, model.budget) for name, data in inputs for model in models]
     truths = truths or {}
     records: list[dict[str, Any]] = []
     warmed: set[tuple[str, str, str, bool]] = set()
     exact: dict[str, dict[str, Any]] = {}
 
-    def one(name: str, data: Data, codec: str, budget: Budget) -> None:
-        key = (codec, type(data).__name__, as_block(data).dtype.name, budget.lossless)
-        if warm_up and key not in warmed:
+    def one(name: str, data: Data, codec: str | Codec, budget: Budget) -> None:
+        key = (str(codec), type(data).__name__, as_block(data).dtype.name, budget.lossless)
+        if warm_up and isinstance(codec, str) and key not in warmed:
             warmed.add(key)
             _warm_up(codec, data, budget)
         record, recon = run_one(
@@ -145,7 +148,8 @@ def run_bench(
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("bench", total=len(runs))
         for run in runs:
-            bar.update(task, description=f"{run[0]} · {run[2]} · {setting_label(run[3])}")
+            label = run[2] if isinstance(run[2], str) else run[2].name
+            bar.update(task, description=f"{run[0]} · {label} · {setting_label(run[3])}")
             one(*run)
             bar.advance(task)
     return records
@@ -167,7 +171,7 @@ def _warm_up(codec: str, data: Data, budget: Budget) -> None:
                 families=data.families,
             )
         fitted = get_codec(codec).fit(part, budget)
-        decode(fitted.encode(part))
+        fitted.decode(fitted.encode(part))
     except Exception as exc:
         log.debug("warm-up of %s on %s failed: %s", codec, type(data).__name__, _one_line(exc))
 
@@ -209,13 +213,14 @@ def _empty_record(name: str, data: Data, codec: str, budget: Budget) -> dict[str
         "spike_f1_truth": None,
         "family_nmse": None,
         "nmse_mean": None,
+        "lost_cells": None,
     }
 
 
 def run_one(
     name: str,
     data: Data,
-    codec: str,
+    codec: str | Codec,
     budget: Budget,
     *,
     truth: Any = None,
@@ -223,14 +228,19 @@ def run_one(
 ) -> tuple[dict[str, Any], Data | None]:
     """Fit, encode, decode and score one run; returns its record and the reconstruction.
 
+    ``codec`` is a registered name (fitted here under ``budget``) or a trained codec, used as is.
+
     A bit-exact reconstruction is identical to the input, so its scores are the same for every
     codec: ``exact_cache`` (keyed by input name) keeps them after they are computed once.
     """
-    record = _empty_record(name, data, codec, budget)
+    trained = codec if isinstance(codec, Codec) else None
+    record = _empty_record(name, data, trained.name if trained else str(codec), budget)
+    if trained is not None and budget.lossless:  # fitted without a budget: its config's rate
+        record.update(setting="as trained", lossless=False)
     try:
         start = time.perf_counter()
-        fitted = get_codec(codec).fit(data, budget)
-        fit_s = time.perf_counter() - start
+        fitted = trained or get_codec(str(codec)).fit(data, budget)
+        fit_s = 0.0 if trained else time.perf_counter() - start
         start = time.perf_counter()
         blob, stats = fitted.encode_with_stats(data)
         enc_s = time.perf_counter() - start
@@ -252,7 +262,7 @@ def run_one(
     )
     try:
         start = time.perf_counter()
-        recon = decode(blob)
+        recon = fitted.decode(blob)  # a trained codec decodes with its own weights
         dec_s = time.perf_counter() - start
     except Exception as exc:  # our own container must decode: anything else is a failure
         return _failed(record, "decode", exc), None
@@ -267,7 +277,8 @@ def run_one(
             record.update(_quality(data, recon, truth))
     except Exception as exc:
         return _failed(record, "scoring", exc), recon
-    _check_budget(record, budget)
+    if record["setting"] != "as trained":
+        _check_budget(record, budget)
     return record, recon
 
 
@@ -328,6 +339,11 @@ def _quality(original: Data, recon: Data, truth: Any) -> dict[str, Any]:
 
     x = original.values.astype(np.float64)
     y = recon.values.astype(np.float64)
+    # cells a codec did not code (a learned codec drops mostly-missing features) are counted,
+    # and the error is scored on the cells that came back
+    lost = ~np.isnan(x) & ~np.isfinite(y)
+    if lost.any():
+        x = np.where(lost, np.nan, x)
     families = list(original.families or ["all"] * original.n_features)
     fam = per_family_nmse(x, y, families)
     finite = [v for v in fam.values() if math.isfinite(v)]
@@ -338,6 +354,7 @@ def _quality(original: Data, recon: Data, truth: Any) -> dict[str, Any]:
         "max_abs_error": float(np.max(np.abs(x - y)[valid])) if valid.any() else None,
         "family_nmse": fam,
         "nmse_mean": float(np.mean(finite)) if finite else math.nan,
+        "lost_cells": int(lost.sum()),
     }
 
 

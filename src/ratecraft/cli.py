@@ -491,6 +491,10 @@ def bench_cmd(
     kind: Annotated[
         str | None, typer.Option(help="Read 2-D arrays as 'recording' or 'table'.")
     ] = None,
+    model: Annotated[
+        list[Path] | None,
+        typer.Option(help="Trained model folder (ratecraft fit); repeatable; run as trained."),
+    ] = None,
 ) -> None:
     """Encode, decode and score every input × codec × setting; print a markdown table.
 
@@ -519,8 +523,9 @@ def bench_cmd(
     budgets += [api.make_budget(max_error=e) for e in error_list]
     if json_path is not None:
         _check_output(json_path, *inputs)
+    models = [api.load_codec(m) for m in model or []]
     data = [(str(p), api.load(p, fs=fs, dataset=dataset, kind=kind)) for p in inputs]
-    records = run_bench(data, names, budgets, progress=sys.stderr.isatty())
+    records = run_bench(data, names, budgets, progress=sys.stderr.isatty(), models=models)
     if json_path is not None:
         api.write_file(json_path, records_to_json(records).encode("utf-8"))
     sys.stdout.write(markdown_table(records))
