@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import torch
 import typer
 
 from ratecraft.cli import _guarded, _kv_table, _print_json, app
@@ -47,6 +46,8 @@ def _calibration(path: Path | None, model_dir: Path, codec: Any, batch_size: int
                 x, y = z["x"], (z["y"] if "y" in z.files else None)
     else:
         raise BadInputError(f"{path}: calibration must be .npz or .npy")
+    import torch  # imported here: the CLI should not pay torch's start-up for every command
+
     xt = torch.from_numpy(np.ascontiguousarray(x))
     if xt.is_floating_point():
         xt = xt.float()
