@@ -107,13 +107,13 @@ def rebuild_clean(model: nn.Module, dtype: str = "bfloat16") -> nn.Module:
 
 def load_gguf(path: str | Path, dtype: str = "bfloat16") -> tuple[nn.Module, Any]:
     """``(model, tokenizer)`` from a local ``.gguf`` file, rebuilt as a clean float model."""
+    p = Path(path)
+    if p.suffix != ".gguf" or not p.is_file():
+        raise BadInputError(f"{p}: not a .gguf file")
     transformers = _transformers()
     for module, package in (("gguf", "gguf"), ("accelerate", "accelerate")):
         if importlib.util.find_spec(module) is None:
             raise MissingExtraError(package, "llm")
-    p = Path(path)
-    if p.suffix != ".gguf" or not p.is_file():
-        raise BadInputError(f"{p}: not a .gguf file")
     kwargs = {"gguf_file": p.name, "local_files_only": True}
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(p.parent), **kwargs)
     raw = transformers.AutoModelForCausalLM.from_pretrained(
