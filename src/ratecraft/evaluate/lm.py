@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from ratecraft.errors import BadInputError, MissingExtraError
 from ratecraft.evaluate import ArtifactLike, register_evaluator, resolve_model
+from ratecraft.shrink.measure import percentiles_ms
 
 __all__ = [
     "PerplexityEvaluator",
@@ -177,14 +178,8 @@ def token_latency(
                         times.append((time.perf_counter() - t0) * 1e3)
     finally:
         torch.set_num_threads(previous)
-    arr = np.asarray(times)
-    return {
-        "token_ms_p50": float(np.percentile(arr, 50)),
-        "token_ms_p95": float(np.percentile(arr, 95)),
-        "token_ms_mean": float(arr.mean()),
-        "tokens_per_s": float(1e3 / arr.mean()),
-        "threads": float(threads),
-    }
+    stats = percentiles_ms(times, "token_ms_{}")
+    return {**stats, "tokens_per_s": 1e3 / stats["token_ms_mean"], "threads": float(threads)}
 
 
 def greedy_generate(

@@ -43,6 +43,7 @@ __all__ = [
     "measure_latency",
     "parameter_count",
     "peak_memory",
+    "percentiles_ms",
     "preflight",
     "sparsity",
 ]
@@ -120,15 +121,23 @@ def measure_latency(
                 times.append((time.perf_counter() - t0) * 1e3)
     finally:
         torch.set_num_threads(previous)
-    arr = np.asarray(times)
     return {
-        "latency_p50_ms": float(np.percentile(arr, 50)),
-        "latency_p95_ms": float(np.percentile(arr, 95)),
-        "latency_mean_ms": float(arr.mean()),
-        "latency_min_ms": float(arr.min()),
+        **percentiles_ms(times, "latency_{}_ms"),
         "threads": float(threads),
         "repeats": float(repeats),
     }
+
+
+def percentiles_ms(times_ms: list[float], key: str) -> dict[str, float]:
+    """p50, p95, mean and min of timings in ms, named ``key.format(stat)``."""
+    arr = np.asarray(times_ms, dtype=np.float64)
+    stats = {
+        "p50": np.percentile(arr, 50),
+        "p95": np.percentile(arr, 95),
+        "mean": arr.mean(),
+        "min": arr.min(),
+    }
+    return {key.format(name): float(value) for name, value in stats.items()}
 
 
 def _rss() -> int:

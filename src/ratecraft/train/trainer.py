@@ -89,6 +89,15 @@ class TrainResult:
     lmbda: float
     history: list[dict[str, Any]] = field(default_factory=list)
 
+    def summary(self) -> dict[str, Any]:
+        """The fields a codec's ``fit_report`` carries about its training run."""
+        return {
+            "epochs": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val_loss,
+            "lmbda": self.lmbda,
+        }
+
 
 def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded (train, validation) row indices; no validation rows for tiny tables."""

@@ -274,10 +274,7 @@ class LearnedRecordingCodec(Codec):
             "latent_channels": self.config.latent_channels,
             "latent_step": self.config.latent_step,
             "parameters": self.parameter_count(),
-            "epochs": self.train_result.epochs_run,
-            "best_epoch": self.train_result.best_epoch,
-            "best_val_loss": self.train_result.best_val_loss,
-            "lmbda": self.train_result.lmbda,
+            **self.train_result.summary(),
         }
         log.info("%s fitted: %s", self.name, self.fit_report)
         return self

@@ -230,10 +230,7 @@ class LearnedTableCodec(Codec):
             "estimated_bits_per_sample": (stats.estimated_bits or 0.0) / data.n_samples,
             "target_bits_per_sample": bits,
             "parameters": self.parameter_count(),
-            "epochs": self.train_result.epochs_run,
-            "best_epoch": self.train_result.best_epoch,
-            "best_val_loss": self.train_result.best_val_loss,
-            "lmbda": self.train_result.lmbda,
+            **self.train_result.summary(),
         }
         log.info("%s fitted: %s", self.name, self.fit_report)
         return self

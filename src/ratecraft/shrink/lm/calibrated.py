@@ -247,7 +247,7 @@ def retie(model: nn.Module) -> bool:
         return False
     try:
         head, emb = model.get_output_embeddings(), model.get_input_embeddings()
-    except (AttributeError, RuntimeError):  # RuntimeError covers "not implemented"
+    except (AttributeError, RuntimeError):  # models without a lookup for either table
         return False
     if head is None or emb is None or head.weight is emb.weight:
         return head is not None and emb is not None
