@@ -94,7 +94,7 @@ def test_info_on_data_and_container(tmp_path, npz):
     result = run("info", rcz, "--json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["codec"] == "predictive" and doc["format_version"] == 1
+    assert doc["codec"] == "predictive" and doc["format_version"] == 2 and doc["verified"]
     assert doc["shape"] == [4, 7500] and doc["sample_rate"] == 30000.0
     assert doc["file_bytes"] == rcz.stat().st_size
     assert doc["ratio"] == pytest.approx(doc["raw_bytes"] / doc["file_bytes"])
@@ -246,17 +246,17 @@ class _Damaging(Codec):
 
     name = "test-cli-damaging"
 
-    def encode_block(self, block):
+    def encode_block(self, block, ctx):
         return BlockResult(block.tobytes())
 
-    def decode_block(self, payload, rows, frames, dtype):
-        out = np.frombuffer(bytes(payload), dtype=dtype).reshape(rows, frames).copy()
+    def decode_block(self, payload, ctx):
+        out = np.frombuffer(bytes(payload), dtype=ctx.dtype).reshape(ctx.rows, ctx.frames).copy()
         out[0, 0] += 1
         return out
 
 
 def test_bench_exits_1_when_a_lossless_codec_is_not_bit_exact(tmp_path, npz, monkeypatch):
-    monkeypatch.setitem(codec_base._REGISTRY, _Damaging.name, _Damaging)
+    monkeypatch.setitem(codec_base.CODECS._loaded, _Damaging.name, _Damaging)
     out = tmp_path / "bench.json"
     result = run("bench", npz, "--codecs", f"zstd,{_Damaging.name}", "--json", out)
     assert_one_line_error(result, 1, "1 of 2 run(s) failed", "not bit-exact")

@@ -80,7 +80,6 @@ def test_diagnose_prints_categories_and_writes_json(trained, tmp_path):
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--codec", "predictive"], "not learned"),
         (["--codec", "nope"], "unknown codec"),
     ],
 )

@@ -45,7 +45,7 @@ from typing import Any, Self
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ratecraft.data.clean import CheckedModel
+from ratecraft.config import CheckedModel
 from ratecraft.data.grouping import GroupLayout
 from ratecraft.errors import BadInputError
 

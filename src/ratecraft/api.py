@@ -6,6 +6,7 @@
     blob, stats = rc.encode(data, "session.rcz")      # lossless with `predictive` by default
     blob, stats = rc.encode(data, codec="quant", ratio=10)
     same = rc.decode("session.rcz")                   # path or bytes
+    second = rc.decode("session.rcz", start="10s", stop="11s")  # reads only those chunks
     codec = rc.fit(data, codec="quant", max_error=4)  # a fitted codec, to encode many times
 
 Every function raises :class:`~ratecraft.errors.BadInputError` (or a subclass) for unusable
@@ -19,16 +20,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from ratecraft.atomic import atomic_write
-from ratecraft.bitstream.container import MAGIC, read_header
+from ratecraft.bitstream.container import MAGIC, ContainerReader, header_json
 from ratecraft.codecs import Budget, Codec, CodecConfig, EncodeStats, available_codecs, get_codec
-from ratecraft.codecs import decode as _decode_blob
-from ratecraft.codecs.base import Progress, codec_class
+from ratecraft.codecs import decode as _decode
+from ratecraft.codecs.base import CODECS, Progress, codec_class
 from ratecraft.data.io import describe, read_data
 from ratecraft.data.types import Data
-from ratecraft.errors import BadInputError, CorruptStreamError
+from ratecraft.errors import BadInputError, UnknownCodecError
 
 __all__ = [
     "DEFAULT_LOSSLESS_CODEC",
@@ -36,6 +38,7 @@ __all__ = [
     "decode",
     "default_codec",
     "encode",
+    "encode_file",
     "fit",
     "info",
     "is_container",
@@ -167,6 +170,14 @@ def encode(
     return blob, stats
 
 
+def encode_file(
+    data: Data, path: PathLike, codec: Codec, *, progress: Progress | None = None
+) -> EncodeStats:
+    """Stream the container of ``data`` by a fitted ``codec`` into ``path`` (atomically)."""
+    _check_output_folder(path)
+    return codec.encode_to_file(data, path, progress)
+
+
 def write_file(path: PathLike, content: bytes) -> None:
     """Write ``content`` to ``path`` all or nothing (temporary file beside it, then rename).
 
@@ -176,21 +187,65 @@ def write_file(path: PathLike, content: bytes) -> None:
     atomic_write(path, content)
 
 
+def parse_frame(text: str | int | None, sample_rate: float | None, what: str) -> int | None:
+    """A frame index from ``"10s"``, ``"250ms"`` (times need a sample rate) or ``"1200"``."""
+    if text is None or isinstance(text, int):
+        return text
+    t = text.strip().lower()
+    scale = None
+    for suffix, factor in (("ms", 1e-3), ("s", 1.0)):
+        if t.endswith(suffix):
+            t, scale = t[: -len(suffix)], factor
+            break
+    try:
+        value = float(t)
+    except ValueError:
+        raise BadInputError(f"{what}: {text!r} is not a time ('10s', '250ms') or frame") from None
+    if not math.isfinite(value) or value < 0:
+        raise BadInputError(f"{what}: {text!r} must be a finite time or frame ≥ 0")
+    if scale is None:
+        if not value.is_integer():
+            raise BadInputError(f"{what}: a frame number must be whole; use '{text}s' for seconds")
+        return int(value)
+    if not sample_rate:
+        raise BadInputError(f"{what}: this file has no sample rate; give a frame number")
+    return round(value * scale * sample_rate)
+
+
 def decode(
-    source: bytes | bytearray | memoryview | PathLike, progress: Progress | None = None
+    source: bytes | bytearray | memoryview | PathLike,
+    *,
+    model: Codec | PathLike | None = None,
+    start: str | int | None = None,
+    stop: str | int | None = None,
+    progress: Progress | None = None,
 ) -> Data:
-    """Decode an `.rcz` container given as bytes or as a path."""
+    """Decode an `.rcz` container given as bytes or as a path (memory-mapped).
+
+    ``model`` is the trained model (a codec or its folder) a container names, if it names one;
+    ``start``/``stop`` pick a range (``"10s"``, ``"250ms"`` or frame numbers): only the chunks
+    holding it are read.
+    """
     if isinstance(source, bytes | bytearray | memoryview):
-        blob = bytes(source) if isinstance(source, bytearray) else source
-        return _decode_blob(blob, progress)
+        return _decode_from(ContainerReader(source), model, start, stop, progress)
     path = Path(source)
-    return _with_path(path, lambda: _decode_blob(_read_bytes(path), progress))
+    return _with_path(path, lambda: _decode_path(path, model, start, stop, progress))
 
 
-def read_container(path: PathLike) -> bytes:
-    """The bytes of an `.rcz` file, with a one-line error when it cannot be read."""
-    p = Path(path)
-    return _with_path(p, lambda: _read_bytes(p))
+def _decode_path(path: Path, model: Any, start: Any, stop: Any, progress: Progress | None) -> Data:
+    with ContainerReader(path) as reader:
+        return _decode_from(reader, model, start, stop, progress)
+
+
+def _decode_from(
+    reader: ContainerReader, model: Any, start: Any, stop: Any, progress: Progress | None
+) -> Data:
+    rate = reader.header.sample_rate
+    a = parse_frame(start, rate, "--start")
+    b = parse_frame(stop, rate, "--stop")
+    if a is not None and b is not None and b <= a:
+        raise BadInputError(f"--stop ({stop}) must come after --start ({start})")
+    return _decode(reader, model, start=a, stop=b, progress=progress)
 
 
 def is_container(path: PathLike) -> bool:
@@ -235,16 +290,19 @@ def info(
     fs: float | None = None,
     dataset: str | None = None,
     kind: str | None = None,
+    verify: bool = True,
 ) -> dict[str, Any]:
-    """A JSON-friendly description of a data file or of an `.rcz` container's header.
+    """A JSON-friendly description of a data file or of an `.rcz` container.
 
     For a container: codec and version, format version, kind, data shape (channels × time or
-    samples × features), dtype, sample rate, chunks, file bytes, raw bytes and the real ratio.
-    Only the header is checked, not the chunks; ``ratecraft decode`` checks everything.
+    samples × features), dtype, sample rate, units, channel positions, metadata keys, the model
+    it needs, chunks, file bytes, raw bytes and the real ratio. With ``verify`` every chunk is
+    read and its checksum checked first (``verified`` says whether that was done), so a
+    truncated or corrupt file is refused instead of described.
     """
     p = Path(path)
     if p.is_file() and (p.suffix.lower() == CONTAINER_SUFFIX or is_container(p)):
-        return _with_path(p, lambda: _container_info(p))
+        return _with_path(p, lambda: _container_info(p, verify))
     data = read_data(p, fs=fs, dataset=dataset, kind=kind)
     out: dict[str, Any] = {"file": str(p), "format": p.suffix.lower().lstrip(".") or "folder"}
     if p.is_file():
@@ -253,26 +311,31 @@ def info(
     return out
 
 
-def _container_info(path: Path) -> dict[str, Any]:
-    blob = _read_bytes(path)
-    header, _ = read_header(blob)
-    version = int.from_bytes(blob[len(MAGIC) : len(MAGIC) + 2], "little")
+def _container_info(path: Path, verify: bool) -> dict[str, Any]:
+    with ContainerReader(path) as reader:
+        header = reader.header
+        if header.codec not in CODECS:  # (imports nothing: info stays quick)
+            raise UnknownCodecError(
+                f"unknown codec {header.codec!r}; available: {', '.join(CODECS.names())}"
+            )
+        n_entries = len(reader.entries)  # the index (or the v1 chunk walk) is checked always
+        if verify:
+            reader.verify()
+        size, version = reader.size, reader.version
     rows, frames = header.shape
-    try:
-        itemsize = _dtype_itemsize(header.dtype)
-    except TypeError:
-        raise CorruptStreamError(f"unknown dtype {header.dtype!r} in header") from None
-    raw = rows * frames * itemsize
+    raw = rows * frames * int(np.dtype(header.dtype).itemsize)
     table = header.kind == "table"
     families = None
     if header.families is not None:
         families = {}
         for fam in header.families:
             families[fam] = families.get(fam, 0) + 1
+    pos = header.channel_positions
     return {
         "file": str(path),
         "format": "rcz",
         "format_version": version,
+        "verified": verify,
         "codec": header.codec,
         "codec_version": header.codec_version,
         "kind": header.kind,
@@ -280,35 +343,22 @@ def _container_info(path: Path) -> dict[str, Any]:
         "dtype": header.dtype,
         "sample_rate": header.sample_rate,
         "uv_per_step": header.uv_per_step,
+        "units": header.units,
         "duration_s": frames / header.sample_rate if header.sample_rate else None,
         "n_channels": None if table else rows,
         "n_features": rows if table else None,
+        "channel_positions": None if pos is None else [len(pos), len(pos[0]) if pos else 0],
         "families": families,
-        "chunks": header.n_chunks,
+        "meta_keys": sorted(header.meta) or None,
+        "model_sha256": header.model_sha256,
+        "chunks": n_entries,
         "chunk_frames": header.chunk_frames,
-        "file_bytes": len(blob),
+        "file_bytes": size,
         "raw_bytes": raw,
-        "ratio": raw / len(blob) if blob else None,
-        "bits_per_sample": 8.0 * len(blob) / (rows * frames) if rows * frames else None,
-        "codec_params": header.codec_params,
+        "ratio": raw / size if size else None,
+        "bits_per_sample": 8.0 * size / (rows * frames) if rows * frames else None,
+        "codec_params": header_json(header).get("codec_params") or None,
     }
-
-
-def _dtype_itemsize(name: str) -> int:
-    import numpy as np
-
-    return int(np.dtype(name).itemsize)
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BadInputError(f"{path}: is a folder, not an .rcz file") from None
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def _with_path(path: Path, action: Any) -> Any:

@@ -42,14 +42,14 @@ from typing import Any
 
 import numpy as np
 
-from ratecraft.codecs import Budget, available_codecs, get_codec
+from ratecraft.codecs import Budget, default_codecs, get_codec
 from ratecraft.codecs.base import Codec, as_block, codec_class
 from ratecraft.data.types import Data, FeatureTable, Recording
 from ratecraft.errors import BadInputError
+from ratecraft.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
 
-JSON_INF = 1e308
 LOSSLESS = Budget(lossless=True)
 
 Settings = Sequence[Budget] | Mapping[str, Sequence[Budget]]
@@ -108,7 +108,7 @@ def run_bench(
     timings. ``models`` are trained codecs (``Codec.load(model_dir)``): each codes every input
     once, as trained (its own budget; no fitting on the benchmarked data).
     """
-    names = list(codecs) if codecs is not None else available_codecs(learned=False)
+    names = list(codecs) if codecs is not None else default_codecs()
     for name in names:
         codec_class(name)  # unknown names fail before any run
     runs: list[tuple[str, Data, str | Codec, Budget]] = list(plan(inputs, names, settings))
@@ -413,22 +413,6 @@ def failures(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # ---- output ---------------------------------------------------------------------------------
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with ±inf → ±1e308 and NaN → None, recursively; numpy scalars become Python."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return JSON_INF if value > 0 else -JSON_INF
-    return value
 
 
 def records_to_json(records: Sequence[dict[str, Any]], *, indent: int = 2) -> str:

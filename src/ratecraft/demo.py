@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 
 from ratecraft.api import DEFAULT_LOSSY_CODEC, write_file
-from ratecraft.bench import failures, json_safe, markdown_table, run_bench
-from ratecraft.codecs import Budget, available_codecs
+from ratecraft.bench import failures, markdown_table, run_bench
+from ratecraft.codecs import Budget, default_codecs
 from ratecraft.codecs.base import codec_class
 from ratecraft.data.io import describe
 from ratecraft.data.types import Data, FeatureTable, Recording
 from ratecraft.errors import BadInputError
+from ratecraft.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def run_demo(
     if out.exists() and not out.is_dir():
         raise BadInputError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    names = codecs if codecs is not None else available_codecs(learned=False)
+    names = codecs if codecs is not None else default_codecs()
     inputs = demo_inputs(quick)
     probe = next(i for i in inputs if i.name == probe_name(quick))
     assert isinstance(probe.data, Recording)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ratecraft.bitstream.container import read_header
+from ratecraft.bitstream.container import ContainerReader
 from ratecraft.cli import app
 from ratecraft.data.io import write_data
 from ratecraft.data.types import Recording
@@ -43,17 +43,28 @@ def rewrite_header(blob: bytes, change: Callable[[dict], None]) -> bytes:
     """``blob`` with its header JSON edited by ``change``, lengths and header CRC made right."""
     magic, version, hlen = _PREFIX.unpack_from(blob)
     start = _PREFIX.size
-    doc = json.loads(blob[start : start + hlen])
+    stored = blob[start : start + hlen]
+    doc = json.loads(zlib.decompress(stored) if stored[:1] == b"\x78" else stored)
     change(doc)
     body = json.dumps(doc).encode()
-    rest = blob[start + hlen + 4 :]
-    return (
-        _PREFIX.pack(magic, version, len(body)) + body + struct.pack("<I", zlib.crc32(body)) + rest
+    reader = ContainerReader(blob)
+    first = start + hlen + 4
+    index_at = reader.entries[-1].offset + 12 + reader.entries[-1].length
+    chunks = blob[first:index_at]
+    shift = len(body) - hlen
+    n = len(reader.entries)
+    entries = b"".join(
+        struct.pack("<QQIII", e.offset + shift, e.first_frame, e.frames, e.length, e.crc)
+        for e in reader.entries
     )
+    index = b"RCZI" + struct.pack("<I", n) + entries
+    head = _PREFIX.pack(magic, version, len(body)) + body + struct.pack("<I", zlib.crc32(body))
+    footer = struct.pack("<QI4s", index_at + shift, n, b"RCZE")
+    return head + chunks + index + struct.pack("<I", zlib.crc32(index)) + footer
 
 
 def flip_payload_byte(blob: bytes) -> bytes:
-    _, offset = read_header(blob)
+    offset = ContainerReader(blob).entries[0].offset
     damaged = bytearray(blob)
     damaged[offset + 12 + 5] ^= 0x40  # inside chunk 0's payload, after its 12-byte prefix
     return bytes(damaged)
@@ -84,7 +95,7 @@ CASES = {
     "future version": (future_version, "version 99 is newer"),
     "huge declared shape": (huge_shape, "exceeds the limit"),
     "unknown codec in header": (unknown_codec, "unknown codec 'no-such-codec'"),
-    "empty file": (lambda b: b"", "truncated"),
+    "empty file": (lambda b: b"", "empty file"),
 }
 
 
@@ -104,15 +115,28 @@ def test_decode_refuses_bad_container(tmp_path: Path, container: bytes, case: st
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.rcz"]  # no output, no temp file
 
 
-@pytest.mark.parametrize("case", ["wrong magic", "future version", "huge declared shape"])
-def test_info_refuses_bad_header(tmp_path: Path, container: bytes, case: str):
+@pytest.mark.parametrize("case", list(CASES))
+def test_info_refuses_bad_files(tmp_path: Path, container: bytes, case: str):
+    """``info`` verifies what it reports on: every damaged file exits 2 with one line."""
     damage, message = CASES[case]
     bad = tmp_path / "bad.rcz"
     bad.write_bytes(damage(container))
     result = runner.invoke(app, ["info", str(bad)])
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.stdout
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert message in result.stderr
+
+
+def test_info_says_when_it_did_not_verify(tmp_path: Path, container: bytes):
+    bad = tmp_path / "bad.rcz"
+    bad.write_bytes(flip_payload_byte(container))
+    result = runner.invoke(app, ["info", str(bad), "--no-verify", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["verified"] is False
+    good = tmp_path / "good.rcz"
+    good.write_bytes(container)
+    result = runner.invoke(app, ["info", str(good), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["verified"] is True
 
 
 def test_bench_of_a_bad_container_is_bad_input(tmp_path: Path, container: bytes):

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from ratecraft.codecs import decode, get_codec
+from ratecraft.codecs.base import BlockContext
 from ratecraft.codecs.classical.flac import fit_bits
 from ratecraft.codecs.classical.general import seal
 from ratecraft.data.types import FeatureTable, Recording
@@ -95,7 +96,12 @@ def test_more_rows_than_a_flac_stream_holds(per_stream: int) -> None:
 def test_empty_blocks(shape: tuple[int, int]) -> None:
     _round_trip(np.zeros(shape, dtype=np.int16))
     codec = get_codec("flac")
-    assert codec.encode_block(np.zeros(shape, dtype=np.int16)).payload == b""
+    assert (
+        codec.encode_block(
+            np.zeros(shape, dtype=np.int16), BlockContext.of(*shape, np.int16)
+        ).payload
+        == b""
+    )
 
 
 @pytest.mark.parametrize(
@@ -163,8 +169,11 @@ def test_corrupt_payload_is_refused() -> None:
     x = _smooth(11, 3000, seed=7)
     codec = get_codec("flac")
     dtype = np.dtype(np.int16)
-    payload = codec.encode_block(x).payload
-    assert codec.decode_block(memoryview(payload), 11, 3000, dtype).tobytes() == x.tobytes()
+    payload = codec.encode_block(x, BlockContext.of(*x.shape, x.dtype)).payload
+    assert (
+        codec.decode_block(memoryview(payload), BlockContext.of(11, 3000, dtype)).tobytes()
+        == x.tobytes()
+    )
     rng = np.random.default_rng(0)
     for pos in [
         0,
@@ -178,29 +187,31 @@ def test_corrupt_payload_is_refused() -> None:
         bad = bytearray(payload)
         bad[pos] ^= 0x01
         with pytest.raises(CorruptStreamError):
-            codec.decode_block(memoryview(bytes(bad)), 11, 3000, dtype)
+            codec.decode_block(memoryview(bytes(bad)), BlockContext.of(11, 3000, dtype))
     for bad in [b"", payload[:3], payload[:-1], payload + b"\0"]:
         with pytest.raises(CorruptStreamError):
-            codec.decode_block(memoryview(bad), 11, 3000, dtype)
+            codec.decode_block(memoryview(bad), BlockContext.of(11, 3000, dtype))
     for rows, frames in [(11, 3001), (12, 3000), (5, 3000), (11, 2999)]:
         with pytest.raises(CorruptStreamError):
-            codec.decode_block(memoryview(payload), rows, frames, dtype)
+            codec.decode_block(memoryview(payload), BlockContext.of(rows, frames, dtype))
     with pytest.raises(CorruptStreamError):  # stream count differs
-        get_codec("flac", channels_per_stream=4).decode_block(memoryview(payload), 11, 3000, dtype)
+        get_codec("flac", channels_per_stream=4).decode_block(
+            memoryview(payload), BlockContext.of(11, 3000, dtype)
+        )
 
 
 def test_damage_behind_a_valid_checksum_is_refused() -> None:
     """With the CRC recomputed, FLAC's own checks (STREAMINFO, MD5) still catch damage."""
     x = _smooth(3, 3000, seed=8)
     codec = get_codec("flac")
-    body = codec.encode_block(x).payload[:-4]
+    body = codec.encode_block(x, BlockContext.of(*x.shape, x.dtype)).payload[:-4]
     rng = np.random.default_rng(1)
     caught = 0
     for pos in rng.integers(len(body) // 4, len(body), 40):  # inside the audio frames
         bad = bytearray(body)
         bad[pos] ^= 0x20
         try:
-            y = codec.decode_block(memoryview(seal(bytes(bad))), 3, 3000, np.dtype(np.int16))
+            y = codec.decode_block(memoryview(seal(bytes(bad))), BlockContext.of(3, 3000, np.int16))
         except CorruptStreamError:
             caught += 1
         else:

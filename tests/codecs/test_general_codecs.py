@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from ratecraft.codecs import Budget, decode, get_codec
+from ratecraft.codecs.base import BlockContext
 from ratecraft.data.types import FeatureTable, Recording
 from ratecraft.errors import BadInputError, CorruptStreamError
 
@@ -165,9 +166,12 @@ def test_lossy_budget_is_refused(name: str) -> None:
 def test_corrupt_payload_is_refused(name: str, shuffle: bool) -> None:
     x = _random_walk(5, 3000, seed=3)
     codec = get_codec(name, shuffle=shuffle)
-    payload = codec.encode_block(x).payload
+    payload = codec.encode_block(x, BlockContext.of(*x.shape, x.dtype)).payload
     dtype = np.dtype(np.int16)
-    assert codec.decode_block(memoryview(payload), 5, 3000, dtype).tobytes() == x.tobytes()
+    assert (
+        codec.decode_block(memoryview(payload), BlockContext.of(5, 3000, dtype)).tobytes()
+        == x.tobytes()
+    )
     rng = np.random.default_rng(0)
     for pos in [
         0,
@@ -180,15 +184,15 @@ def test_corrupt_payload_is_refused(name: str, shuffle: bool) -> None:
         bad = bytearray(payload)
         bad[pos] ^= 0x04
         with pytest.raises(CorruptStreamError):
-            codec.decode_block(memoryview(bytes(bad)), 5, 3000, dtype)
+            codec.decode_block(memoryview(bytes(bad)), BlockContext.of(5, 3000, dtype))
     for bad in [b"", payload[:3], payload[:-1], payload + b"\0"]:
         with pytest.raises(CorruptStreamError):
-            codec.decode_block(memoryview(bad), 5, 3000, dtype)
+            codec.decode_block(memoryview(bad), BlockContext.of(5, 3000, dtype))
     for rows, frames in [(5, 3001), (6, 3000), (5, 2999)]:  # sizes disagree with the payload
         with pytest.raises(CorruptStreamError):
-            codec.decode_block(memoryview(payload), rows, frames, dtype)
+            codec.decode_block(memoryview(payload), BlockContext.of(rows, frames, dtype))
     with pytest.raises(CorruptStreamError):  # bytes where no samples are declared
-        codec.decode_block(memoryview(payload), 0, 3000, dtype)
+        codec.decode_block(memoryview(payload), BlockContext.of(0, 3000, dtype))
 
 
 @pytest.mark.parametrize("name", CODECS)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ratecraft.codecs import Budget, decode, get_codec
+from ratecraft.codecs.base import BlockContext
 from ratecraft.data.synthetic import simulate_recording
 from ratecraft.data.types import Recording
 from ratecraft.errors import BadInputError, CorruptStreamError
@@ -49,8 +50,16 @@ def test_error_falls_as_ratio_falls(rec):
 
 
 def test_basis_is_in_the_stream_and_counts(rec):
-    coarse = get_codec("pca", step=1e9).encode_block(rec.samples).payload  # all components zero
-    fine = get_codec("pca", step=5.0).encode_block(rec.samples).payload
+    coarse = (
+        get_codec("pca", step=1e9)
+        .encode_block(rec.samples, BlockContext.of(*rec.samples.shape, rec.samples.dtype))
+        .payload
+    )  # all components zero
+    fine = (
+        get_codec("pca", step=5.0)
+        .encode_block(rec.samples, BlockContext.of(*rec.samples.shape, rec.samples.dtype))
+        .payload
+    )
     assert len(fine) - len(coarse) > 8 * 8 * 4  # 8 × 8 float32 basis (and much more)
 
 
@@ -63,12 +72,12 @@ def test_error_bounds_and_lossless_refused(rec, budget):
 def test_corrupt_payload_raises(rec):
     codec = get_codec("pca", step=30.0)
     block = rec.samples[:, :4000]
-    payload = codec.encode_block(block).payload
+    payload = codec.encode_block(block, BlockContext.of(*block.shape, block.dtype)).payload
     args = (*block.shape, block.dtype)
     for bad in (payload[: len(payload) // 2], payload[:-1], b"\x05" + b"\x00" * 23, b""):
         with pytest.raises(CorruptStreamError):
-            codec.decode_block(memoryview(bad), *args)
+            codec.decode_block(memoryview(bad), BlockContext.of(*args))
     damaged = bytearray(payload)
     damaged[4 + 4 * 5] = 0xFF  # component count far above the rows
     with pytest.raises(CorruptStreamError):
-        codec.decode_block(memoryview(bytes(damaged)), *args)
+        codec.decode_block(memoryview(bytes(damaged)), BlockContext.of(*args))

@@ -7,7 +7,15 @@ import pytest
 
 from ratecraft.bench import _truth_f1
 from ratecraft.bitstream.container import iter_chunks
-from ratecraft.codecs import Budget, available_codecs, decode, get_codec
+from ratecraft.codecs import (
+    Budget,
+    available_codecs,
+    codec_class,
+    decode,
+    default_codecs,
+    get_codec,
+)
+from ratecraft.codecs.base import BlockContext
 from ratecraft.codecs.learned.spike_lfp import SpikeLfpCodec, lfp_sndr_db
 from ratecraft.data.synthetic import simulate_recording
 from ratecraft.data.types import FeatureTable, Recording
@@ -34,7 +42,8 @@ def codec200(train):
 
 
 def test_registered_as_learned():
-    assert "spike-lfp" in available_codecs(learned=True)
+    assert "spike-lfp" in available_codecs() and codec_class("spike-lfp").learned
+    assert "spike-lfp" not in default_codecs()  # it trains: bench runs it only when named
 
 
 @pytest.mark.parametrize("frames", [7, 600, 30000])
@@ -151,7 +160,9 @@ def test_corrupt_payloads_fail_cleanly(codec200, test_pair):
         if i % 3 == 0:
             bad = bad[: int(rng.integers(len(bad)))]
         try:
-            out = codec200.decode_block(memoryview(bytes(bad)), 4, frames, np.dtype("int16"))
+            out = codec200.decode_block(
+                memoryview(bytes(bad)), BlockContext.of(4, frames, "int16", sample_rate=codec200.fs)
+            )
         except CorruptStreamError:
             continue
         assert out.shape == (4, frames) and out.dtype == np.int16

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ratecraft.codecs import Budget, decode, get_codec
+from ratecraft.codecs.base import BlockContext
 from ratecraft.data.synthetic import simulate_recording
 from ratecraft.data.types import Recording
 from ratecraft.errors import CorruptStreamError, MissingExtraError
@@ -70,15 +71,15 @@ def test_error_falls_as_ratio_falls(rec):
 def test_corrupt_payload_raises(rec):
     codec = get_codec("sz3", error_bound=5.0)
     block = rec.samples[:, :4000]
-    payload = codec.encode_block(block).payload
+    payload = codec.encode_block(block, BlockContext.of(*block.shape, block.dtype)).payload
     args = (*block.shape, block.dtype)
     for bad in (payload[: len(payload) // 2], payload[:-1], b"\x01" * 40, b""):
         with pytest.raises(CorruptStreamError):
-            codec.decode_block(memoryview(bad), *args)
+            codec.decode_block(memoryview(bad), BlockContext.of(*args))
     damaged = bytearray(payload)
     damaged[-10] ^= 0x10  # inside the last SZ3 stream: its checksum fails
     with pytest.raises(CorruptStreamError, match="checksum"):
-        codec.decode_block(memoryview(bytes(damaged)), *args)
+        codec.decode_block(memoryview(bytes(damaged)), BlockContext.of(*args))
 
 
 def test_missing_library_names_the_extra(monkeypatch, rec):

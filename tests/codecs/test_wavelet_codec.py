@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ratecraft.codecs import Budget, decode, get_codec
+from ratecraft.codecs.base import BlockContext
 from ratecraft.data.synthetic import simulate_recording
 from ratecraft.data.types import Recording
 from ratecraft.errors import BadInputError, CorruptStreamError
@@ -87,12 +88,12 @@ def test_bad_config_is_refused():
 def test_corrupt_payload_raises(rec, residual):
     codec = get_codec("wavelet", step=30.0, residual_step=residual)
     block = rec.samples[:, :4000]
-    payload = codec.encode_block(block).payload
+    payload = codec.encode_block(block, BlockContext.of(*block.shape, block.dtype)).payload
     args = (*block.shape, block.dtype)
     for bad in (payload[: len(payload) // 2], payload[:-1], b"\xff" * 12, b""):
         with pytest.raises(CorruptStreamError):
-            codec.decode_block(memoryview(bad), *args)
+            codec.decode_block(memoryview(bad), BlockContext.of(*args))
     flipped = bytearray(payload)
     flipped[4 + 4 * (3 if residual else 2)] ^= 0x7  # the flags byte
     with pytest.raises(CorruptStreamError):
-        codec.decode_block(memoryview(bytes(flipped)), *args)
+        codec.decode_block(memoryview(bytes(flipped)), BlockContext.of(*args))

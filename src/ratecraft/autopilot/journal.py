@@ -24,6 +24,7 @@ from typing import Any
 
 from ratecraft.atomic import atomic_write
 from ratecraft.errors import BadInputError
+from ratecraft.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +32,8 @@ RUN_FILE = "run.json"
 STUDY_NAME = "autopilot"
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def _restore_floats(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items()}
+    return {k: math.nan if v is None else float(v) for k, v in metrics.items()}
 
 
 class Journal:
@@ -66,7 +57,7 @@ class Journal:
             raise BadInputError(f"{root}: folder {root.parent} does not exist")
         root.mkdir(exist_ok=True)
         journal.episodes_dir.mkdir()
-        atomic_write(root / RUN_FILE, json.dumps(_json_safe(config), indent=2).encode())
+        atomic_write(root / RUN_FILE, json.dumps(json_safe(config), indent=2).encode())
         return journal
 
     @classmethod
@@ -90,7 +81,7 @@ class Journal:
 
     def update_config(self, **changes: Any) -> None:
         doc = {**self.config(), **changes}
-        atomic_write(self.run_dir / RUN_FILE, json.dumps(_json_safe(doc), indent=2).encode())
+        atomic_write(self.run_dir / RUN_FILE, json.dumps(json_safe(doc), indent=2).encode())
 
     # ---- optuna -------------------------------------------------------------------------------
     def storage(self) -> Any:
@@ -107,7 +98,7 @@ class Journal:
     def write_episode(self, record: dict[str, Any]) -> None:
         doc = dict(record)
         doc.setdefault("finished_at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-        data = json.dumps(_json_safe(doc), indent=2, sort_keys=True).encode()
+        data = json.dumps(json_safe(doc), indent=2, sort_keys=True).encode()
         atomic_write(self.episode_path(int(record["trial"])), data)
 
     def read_episode(self, trial: int) -> dict[str, Any] | None:

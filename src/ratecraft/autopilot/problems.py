@@ -186,11 +186,8 @@ class CodecProblem(Problem):
         )
 
     def preflight(self, strategy: Strategy) -> str | None:
-        from ratecraft.codecs.base import codec_class
-
         _, scored = self._window("full")
-        factor = 64 if codec_class(strategy["method"]).learned else 24  # float64 working copies
-        need = scored.samples.size * 8 * factor
+        need = scored.samples.size * 8 * 24  # float64 working copies (trained codecs cap windows)
         have = available_memory()
         if need > have:
             return f"needs about {need / 1e9:.1f} GB of memory, {have / 1e9:.1f} GB available"
@@ -198,14 +195,15 @@ class CodecProblem(Problem):
 
     def _fit(self, strategy: Strategy, fidelity: str) -> tuple[Any, Any]:
         from ratecraft.codecs import Budget, get_codec
-        from ratecraft.codecs.base import codec_class
 
         train, scored = self._window(fidelity)
         method, params = strategy["method"], strategy["params"]
         cfg = _codec_config(method, params, scored.n_channels)
         codec = get_codec(method, cfg)
         budget = Budget(ratio=float(params["ratio"]))
-        codec.fit(train if codec_class(method).learned else scored, budget)
+        codec.fit(train, budget)
+        if codec.model_sha256() is None:  # nothing trained: its knob adapts to what it codes
+            codec.fit(scored, budget)
         return codec, scored
 
     def evaluate(self, strategy: Strategy, fidelity: str) -> dict[str, float]:
@@ -216,7 +214,7 @@ class CodecProblem(Problem):
         fit_s = time.perf_counter() - t0
         blob, stats = codec.encode_with_stats(scored)
         t1 = time.perf_counter()
-        back = codec.decode(blob)  # learned codecs decode with their trained model
+        back = codec.decode(blob)  # with its trained model, when it has one
         decode_s = time.perf_counter() - t1
         quality = recording_quality(scored.samples, back.samples, scored.sample_rate)
         samples = scored.samples.size
@@ -237,8 +235,7 @@ class CodecProblem(Problem):
         codec, scored = self._fit(strategy, "full")
         blob, stats = codec.encode_with_stats(scored)
         atomic_write(folder / "stream.rcz", blob)
-        if getattr(codec, "learned", False):
-            codec.save(folder / "model")
+        codec.save(folder / "model")  # `ratecraft encode --model` replays it
         atomic_write(folder / "strategy.json", json.dumps(strategy, indent=2).encode())
         return {"stream": str(folder / "stream.rcz"), "ratio": stats.ratio}
 

@@ -1,41 +1,61 @@
-"""The codec contract, shared container handling and the registry of codecs by name.
+"""The codec contract, the one decode path and the registry of codecs by name.
 
 A codec turns a :class:`Recording` or :class:`FeatureTable` into an `.rcz` container and back.
-Subclasses implement two small methods on 2-D blocks (rows × frames, one chunk of the frame
-axis): :meth:`Codec.encode_block` and :meth:`Codec.decode_block`. Everything a decoder needs
-beyond the payloads lives in :meth:`Codec.stream_params`, which is written into the header and
-handed back to :meth:`Codec.from_stream_params` when decoding.
+Every codec — classical or trained — is config + fitted state and implements the same two
+small methods on 2-D blocks (rows × frames, one chunk of the frame axis):
+:meth:`Codec.encode_block` and :meth:`Codec.decode_block`, each handed a :class:`BlockContext`
+(where the block sits, its byte budget under a ratio target, and a per-stream dict for state a
+codec carries from one block to the next of the same encode). Nothing a block leaves behind
+lives on the codec.
+
+What decoding needs besides the payloads is either in the container header
+(:meth:`Codec.stream_params`: a classical codec's fitted config) or in a trained model
+(:meth:`Codec.model_state`: weights and tables), which the container names by content hash
+(:meth:`Codec.model_sha256`). :func:`decode` is the one decode path for every codec: it checks
+the codec and its version, finds the decoder (from the header, or the model it is handed, whose
+hash must match), decodes only the chunks a frame range needs and checks every chunk's shape
+and dtype. Saving and loading go through :mod:`ratecraft.codecs.store` for every codec.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, BinaryIO, ClassVar, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from ratecraft.atomic import atomic_write
+from ratecraft.atomic import atomic_output
 from ratecraft.bitstream.container import (
     ContainerHeader,
+    ContainerReader,
     ContainerWriter,
-    iter_chunks,
-    read_header,
+    overhead_bytes,
 )
 from ratecraft.codecs.budget import LOSSLESS, Budget
+from ratecraft.config import validated
 from ratecraft.data.types import Data, FeatureTable, Recording
 from ratecraft.errors import BadInputError, CorruptStreamError, UnknownCodecError
+from ratecraft.jsonsafe import json_safe
+from ratecraft.plugins import Registry
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SAMPLES = 1 << 21
 
 Progress = Callable[[int, int], None]
 """Called after each chunk with (frames done, frames in all)."""
+
+PathLike = str | os.PathLike[str]
 
 
 class CodecConfig(BaseModel):
@@ -45,16 +65,45 @@ class CodecConfig(BaseModel):
 
 
 @dataclass
+class BlockContext:
+    """What coding one block may know besides its samples.
+
+    ``target_bytes`` is the block's share of the payload budget when the codec was fitted to a
+    ratio (raw bytes / ratio less the container's own overhead, spread by frames), else None.
+    ``stream`` is a dict shared by the blocks of one encode (or decode) call, for state a codec
+    carries between them (e.g. the last step its per-block rate control chose).
+    """
+
+    index: int
+    first_frame: int
+    rows: int
+    frames: int
+    dtype: np.dtype
+    sample_rate: float | None = None
+    target_bytes: float | None = None
+    stream: dict[str, Any] = field(default_factory=dict)
+    codec_version: int = 1  # the payload version: the codec's own on encode, the file's on decode
+
+    @classmethod
+    def of(cls, rows: int, frames: int, dtype: Any, **fields: Any) -> BlockContext:
+        """A context for one block on its own (chunk 0 of a stream), e.g. to test a codec."""
+        return cls(0, 0, rows, frames, np.dtype(dtype), **fields)
+
+
+@dataclass
 class BlockResult:
-    """One encoded chunk: its bytes and, for modelled codecs, −Σlog2 p of its symbols."""
+    """One encoded chunk: its bytes, −Σlog2 p of its symbols (modelled codecs) and anything
+    the codec reports about it (e.g. the step its rate control chose), kept in the stats."""
 
     payload: bytes
     estimated_bits: float | None = None
+    info: dict[str, Any] | None = None
 
 
 @dataclass
 class EncodeStats:
-    """Real and estimated size of one encode call."""
+    """Real and estimated size of one encode call. A *sample* is one stored value (channels ×
+    time, or samples × features), so bits per sample mean the same for every kind of data."""
 
     raw_bytes: int
     container_bytes: int
@@ -62,6 +111,7 @@ class EncodeStats:
     estimated_bits: float | None
     n_samples: int
     seconds: float
+    blocks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
@@ -78,27 +128,41 @@ class EncodeStats:
         return self.estimated_bits / max(self.n_samples, 1)
 
 
+@dataclass
+class ModelState:
+    """A trained codec's state beyond its config: tensors (→ safetensors) and a JSON document."""
+
+    tensors: dict[str, Any]
+    doc: dict[str, Any]
+
+
 def as_block(data: Data) -> np.ndarray:
     """The 2-D rows × frames view codecs work on (a table's features become rows)."""
     return data.samples if isinstance(data, Recording) else data.values.T
 
 
-def _header_for(codec: Codec, data: Data, chunk_frames: int) -> ContainerHeader:
+def header_for(codec: Codec, data: Data, chunk_frames: int | None = None) -> ContainerHeader:
+    """The container header ``codec`` writes for ``data`` (all the data's metadata included)."""
     block = as_block(data)
     common: dict[str, Any] = dict(
         codec=codec.name,
         codec_version=codec.version,
-        shape=tuple(int(s) for s in block.shape),
+        shape=(int(block.shape[0]), int(block.shape[1])),
         dtype=block.dtype.name,
-        chunk_frames=chunk_frames,
-        codec_params=codec.stream_params(),
+        chunk_frames=chunk_frames or codec.chunk_frames(data),
+        codec_params=json_safe(codec.stream_params()),
+        model_sha256=codec.model_sha256(),
+        meta=json_safe(data.meta),
     )
     if isinstance(data, Recording):
+        pos = data.channel_positions
         return ContainerHeader(
             kind="recording",
             sample_rate=float(data.sample_rate),
             uv_per_step=float(data.uv_per_step),
+            units=data.units,
             channel_names=list(data.channel_names or []),
+            channel_positions=None if pos is None else [[float(v) for v in p] for p in pos],
             **common,
         )
     return ContainerHeader(
@@ -109,73 +173,163 @@ def _header_for(codec: Codec, data: Data, chunk_frames: int) -> ContainerHeader:
     )
 
 
+def data_from_block(header: ContainerHeader, block: np.ndarray) -> Data:
+    """A Recording or FeatureTable holding ``block`` with every field the header keeps."""
+    if header.kind == "recording":
+        pos = header.channel_positions
+        return Recording(
+            samples=block,
+            sample_rate=header.sample_rate or 1.0,
+            uv_per_step=header.uv_per_step or 1.0,
+            channel_names=header.channel_names,
+            channel_positions=None if pos is None else np.asarray(pos, np.float64),
+            meta=dict(header.meta),
+            units=header.units or "uV",
+        )
+    return FeatureTable(
+        values=block.T.copy(),
+        feature_names=header.feature_names,
+        families=header.families,
+        meta=dict(header.meta),
+    )
+
+
 def excerpt(data: Data, max_samples: int) -> Data:
     """A contiguous stretch of ``data`` (from the middle) holding at most ``max_samples`` values,
     or ``data`` itself when it is that small: rate searches run on it before checking the whole."""
-    block = as_block(data)
-    rows, frames = block.shape
+    rows, frames = as_block(data).shape
     keep = max(1, max_samples // max(rows, 1))
     if frames <= keep:
         return data
     start = (frames - keep) // 2
+    return slice_frames(data, start, start + keep)
+
+
+def slice_frames(data: Data, start: int, stop: int) -> Data:
+    """Frames ``start:stop`` of a recording (time) or a table (samples), metadata kept."""
     if isinstance(data, Recording):
-        return data.slice_time(start, start + keep)
+        return data.slice_time(start, stop)
     return FeatureTable(
-        values=data.values[start : start + keep],
+        values=data.values[start:stop],
         feature_names=data.feature_names,
         families=data.families,
+        meta=dict(data.meta),
     )
 
 
+def _sha256_json(doc: Any) -> str:
+    text = json.dumps(json_safe(doc), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def tensors_sha256(tensors: dict[str, Any]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of tensors (NumPy or torch), sorted by name."""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        t = tensors[k]
+        if not isinstance(t, np.ndarray):  # a torch tensor
+            import torch
+
+            t = t.detach().cpu().contiguous()
+            dtype, shape = str(t.dtype).removeprefix("torch."), tuple(t.shape)
+            raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        else:
+            t = np.ascontiguousarray(t)
+            dtype, shape, raw = t.dtype.name, t.shape, t.tobytes()
+        h.update(f"{k}|{dtype}|{tuple(int(s) for s in shape)}|".encode())
+        h.update(raw)
+    return h.hexdigest()
+
+
 class Codec(ABC):
-    """A named, versioned codec. Subclasses set ``name``, ``version`` and ``config_cls``."""
+    """A named, versioned codec. Subclasses set ``name``, ``version`` and ``config_cls``.
+
+    ``version`` is the version of the payloads it writes (decoders refuse newer ones);
+    ``config_version`` the version of what it saves in ``codec.json`` (the store migrates older
+    ones through :meth:`migrate_config` or refuses them). ``kinds``, ``supports_lossy`` and
+    ``learned`` describe the codec for listings; nothing in the coding path branches on them.
+    """
 
     name: ClassVar[str]
     version: ClassVar[int] = 1
+    config_version: ClassVar[int] = 1
     config_cls: ClassVar[type[CodecConfig]] = CodecConfig
+    kinds: ClassVar[tuple[str, ...]] = ("recording", "table")
     supports_lossy: ClassVar[bool] = False
-    learned: ClassVar[bool] = False  # trains a model on data in fit(); decoding needs that model
+    learned: ClassVar[bool] = False  # descriptive: fit() trains a model the decoder needs
+    tensor_framework: ClassVar[str] = "np"  # how the store reads its tensors: "np" or "pt"
 
     def __init__(self, config: CodecConfig | dict[str, Any] | None = None, **overrides: Any):
         if config is None:
             config = {}
         if isinstance(config, CodecConfig):
             config = config.model_dump()
-        try:
-            self.config = self.config_cls.model_validate({**config, **overrides})
-        except ValidationError as exc:
-            raise BadInputError(f"invalid {self.name} config: {_first_error(exc)}") from None
+        if not isinstance(config, dict):
+            raise BadInputError(f"invalid {self.name} config: expected a mapping")
+        self.config = validated(
+            self.config_cls, {**config, **overrides}, f"invalid {self.name} config"
+        )
         self.budget: Budget = LOSSLESS
+        self.fit_report: dict[str, Any] = {}
+        # a model loaded from a ratecraft 0.1 folder: the header parameters its files carry
+        self.legacy_stream_params: dict[str, Any] | None = None
 
     # ---- what subclasses implement -------------------------------------------------------
     @abstractmethod
-    def encode_block(self, block: np.ndarray) -> BlockResult:
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         """Code one chunk (rows × frames) of the data."""
 
     @abstractmethod
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
-        """Rebuild one chunk; must check every size it reads from ``payload``."""
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        """Rebuild one chunk (``ctx.rows × ctx.frames`` of ``ctx.dtype``); must check every size
+        it reads from ``payload``."""
 
     def stream_params(self) -> dict[str, Any]:
-        """Parameters the decoder needs, stored in the container header."""
+        """Parameters the decoder needs besides a trained model, stored in the header."""
         return {"config": self.config.model_dump(mode="json")}
 
     @classmethod
     def from_stream_params(cls, params: dict[str, Any]) -> Self:
-        if cls.learned:  # its header names the weights; the weights themselves are not in it
+        """The decoder of a container that names no model, from its header parameters."""
+        config = params.get("config")
+        if not isinstance(config, dict):
+            keys = ", ".join(f"{k}={str(v)[:16]}" for k, v in sorted(params.items()))
             raise BadInputError(
-                f"a {cls.name} container needs its trained model: pass --model MODEL_DIR "
-                "(Python: Codec.load(model_dir).decode(blob))"
+                f"a {cls.name} container needs the trained model that wrote it "
+                f"({keys or 'no parameters'}): pass --model MODEL_DIR"
             )
         try:
-            return cls(params.get("config", {}))
+            return cls(config)
         except BadInputError as exc:
             raise CorruptStreamError(f"bad codec parameters in header: {exc}") from None
 
+    def model_state(self) -> ModelState | None:
+        """What a trained codec learned (None: nothing beyond its config)."""
+        return None
+
+    def load_model_state(self, state: ModelState) -> None:
+        """Restore what :meth:`model_state` returned (the store checks hashes first)."""
+        raise BadInputError(f"{self.name} has no trained state to load")
+
+    @classmethod
+    def migrate_config(cls, doc: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """``codec.json``'s ``config`` and ``state`` of an older ``config_version`` brought up
+        to date (default: none can be)."""
+        raise BadInputError(
+            f"{cls.name} model saved with config version {from_version}; this ratecraft reads "
+            f"version {cls.config_version} and cannot migrate it: refit the model"
+        )
+
+    @classmethod
+    def migrate_legacy(cls, doc: dict[str, Any], directory: Path) -> ModelState | None:
+        """The state of a ratecraft 0.1 model folder (no store version); default: none."""
+        return None
+
     def check_input(self, data: Data) -> None:
         """Raise BadInputError for data this codec cannot take (override to add checks)."""
+        kind = "recording" if isinstance(data, Recording) else "table"
+        if kind not in self.kinds:
+            raise BadInputError(f"{self.name} codes {' and '.join(self.kinds)}s, not {kind}s")
         if self.budget.lossless or not self.supports_lossy:
             block = as_block(data)
             if block.dtype.kind == "f" and not np.isfinite(block).all():
@@ -189,9 +343,35 @@ class Codec(ABC):
         """Replace config fields (rate control sets the knob it searched)."""
         self.config = self.config.model_copy(update=changes)
 
+    # ---- identity ------------------------------------------------------------------------
+    def model_sha256(self) -> str | None:
+        """Content hash of the trained model a container needs (None: it needs none): the
+        codec, its config and its state — weights and JSON alike."""
+        state = self.model_state()
+        if state is None:
+            return None
+        return _sha256_json(
+            {
+                "codec": self.name,
+                "config_version": self.config_version,
+                "config": self.config.model_dump(mode="json"),
+                "state": state.doc,
+                "tensors": tensors_sha256(state.tensors),
+            }
+        )
+
     # ---- the contract ---------------------------------------------------------------------
-    def fit(self, data: Data, budget: Budget | None = None) -> Self:
-        """Adapt to ``data`` under ``budget`` (rate control for classical codecs)."""
+    def fit(
+        self,
+        data: Data,
+        budget: Budget | None = None,
+        *,
+        train_dir: PathLike | None = None,
+        resume: bool = False,
+    ) -> Self:
+        """Adapt to ``data`` under ``budget``: rate control, and training for trained codecs
+        (``train_dir`` keeps their checkpoints and metrics; ``resume`` continues from them;
+        codecs that do not train ignore both)."""
         budget = budget or LOSSLESS
         if not budget.lossless and not self.supports_lossy:
             raise BadInputError(
@@ -200,120 +380,125 @@ class Codec(ABC):
         self.budget = budget
         return self
 
-    def encode_with_stats(
-        self, data: Data, progress: Progress | None = None
-    ) -> tuple[bytes, EncodeStats]:
+    def encode_to(
+        self, data: Data, stream: BinaryIO, progress: Progress | None = None
+    ) -> EncodeStats:
+        """Write the container of ``data`` to ``stream`` chunk by chunk."""
         self.check_input(data)
         block = as_block(data)
         start = time.perf_counter()
-        step = self.chunk_frames(data)
-        header = _header_for(self, data, step)
-        buf = io.BytesIO()
-        writer = ContainerWriter(buf, header)
+        header = header_for(self, data)
+        writer = ContainerWriter(stream, header)
+        rows, frames = block.shape
+        targets = self._block_targets(header, int(block.nbytes))
         est: float | None = 0.0
         payload_bytes = 0
-        for s in range(0, block.shape[1], step):
-            part = np.ascontiguousarray(block[:, s : s + step])
-            res = self.encode_block(part)
-            writer.add_chunk(res.payload, part.shape[1])
+        shared: dict[str, Any] = {}
+        infos: list[dict[str, Any]] = []
+        dtype = block.dtype
+        for i in range(header.n_chunks):
+            first, n = header.chunk_span(i)
+            part = np.ascontiguousarray(block[:, first : first + n])
+            ctx = BlockContext(
+                i, first, rows, n, dtype, header.sample_rate, targets[i], shared, self.version
+            )
+            res = self.encode_block(part, ctx)
+            writer.add_chunk(res.payload, n)
             payload_bytes += len(res.payload)
             est = None if (est is None or res.estimated_bits is None) else est + res.estimated_bits
+            if res.info:
+                infos.append(res.info)
             if progress is not None:
-                progress(s + part.shape[1], block.shape[1])
+                progress(first + n, frames)
         writer.close()
-        out = buf.getvalue()
-        stats = EncodeStats(
+        return EncodeStats(
             raw_bytes=int(block.nbytes),
-            container_bytes=len(out),
+            container_bytes=writer.bytes_written,
             payload_bytes=payload_bytes,
             estimated_bits=est if block.size else None,
             n_samples=int(block.size),
             seconds=time.perf_counter() - start,
+            blocks=infos,
         )
-        return out, stats
+
+    def _block_targets(self, header: ContainerHeader, raw_bytes: int) -> list[float | None]:
+        """Each chunk's payload budget under a ratio target (the container's overhead first)."""
+        if self.budget.ratio is None or not header.frames:
+            return [None] * header.n_chunks
+        total = raw_bytes / self.budget.ratio - overhead_bytes(header)
+        return [total * header.chunk_span(i)[1] / header.frames for i in range(header.n_chunks)]
+
+    def encode_with_stats(
+        self, data: Data, progress: Progress | None = None
+    ) -> tuple[bytes, EncodeStats]:
+        buf = io.BytesIO()
+        stats = self.encode_to(data, buf, progress)
+        return buf.getvalue(), stats
 
     def encode(self, data: Data) -> bytes:
         return self.encode_with_stats(data)[0]
 
-    def encode_to_file(self, data: Data, path: str | Path) -> EncodeStats:
-        blob, stats = self.encode_with_stats(data)
-        atomic_write(path, blob)
+    def encode_to_file(
+        self, data: Data, path: PathLike, progress: Progress | None = None
+    ) -> EncodeStats:
+        """Stream the container into ``path`` (all or nothing: a temp file, then a rename)."""
+        with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+            stats = self.encode_to(data, fh, progress)
+            fh.flush()
+            os.fsync(fh.fileno())
         return stats
 
-    def decode(self, blob: bytes | memoryview) -> Data:
-        return decode(blob)
+    def decode(
+        self,
+        source: bytes | memoryview | PathLike,
+        *,
+        start: int | None = None,
+        stop: int | None = None,
+    ) -> Data:
+        """:func:`decode` with this codec as the model (when it is a trained one)."""
+        return decode(
+            source, self if self.model_state() is not None else None, start=start, stop=stop
+        )
 
-    def own_header(self, blob: bytes | memoryview, kind: str) -> ContainerHeader:
-        """The header of ``blob`` once it is known to hold ``kind`` data written by this codec
-        (a trained codec's own decode then checks the weights it names)."""
-        header, _ = read_header(blob)
-        if header.codec != self.name or header.kind != kind:
-            raise BadInputError(f"container holds {header.codec!r} {header.kind}, not {self.name}")
-        return header
+    def save(self, directory: PathLike) -> None:
+        """Write this codec to ``directory`` (:func:`ratecraft.codecs.store.save`)."""
+        from ratecraft.codecs import store
 
-    def save(self, directory: str | Path) -> None:
-        """Write ``codec.json`` (name, version, config, budget) into ``directory``."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        doc = {
-            "codec": self.name,
-            "version": self.version,
-            "config": self.config.model_dump(mode="json"),
-            "budget": self.budget.model_dump(mode="json"),
-        }
-        atomic_write(out / "codec.json", json.dumps(doc, indent=2).encode())
+        store.save(self, directory)
 
     @classmethod
-    def load(cls, directory: str | Path) -> Codec:
-        path = Path(directory) / "codec.json"
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise BadInputError(f"{path}: cannot read codec description ({exc})") from None
-        target = codec_class(str(doc.get("codec")))
-        if target.load.__func__ is not Codec.load.__func__:  # its own checkpoint format
-            return target.load(directory)
-        codec = target(doc.get("config", {}))
-        codec.budget = Budget.model_validate(doc.get("budget", {"lossless": True}))
-        return codec
+    def load(cls, directory: PathLike) -> Codec:
+        """A codec saved with :meth:`save` (:func:`ratecraft.codecs.store.load`)."""
+        from ratecraft.codecs import store
+
+        return store.load(directory, expect=None if cls is Codec else cls)
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err.get("loc", ()))
-    return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))
+# ---- the registry ------------------------------------------------------------------------------
 
-
-_REGISTRY: dict[str, type[Codec]] = {}
+CODECS: Registry[type[Codec]] = Registry("codec", error=UnknownCodecError)
 
 
 def register_codec(name: str) -> Callable[[type[Codec]], type[Codec]]:
     """Class decorator that registers a codec under ``name``."""
-
-    def deco(cls: type[Codec]) -> type[Codec]:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"codec {name!r} registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
+    return CODECS.register(name)
 
 
-def available_codecs(learned: bool | None = None) -> list[str]:
-    """Registered codec names; ``learned`` keeps only learned (True) or only classical (False)."""
-    _load_builtin()
-    return sorted(n for n, c in _REGISTRY.items() if learned is None or c.learned == learned)
+def available_codecs() -> list[str]:
+    """Registered codec names (nothing is imported to list them)."""
+    return CODECS.names()
+
+
+def default_codecs() -> list[str]:
+    """The codecs ``ratecraft bench`` and the demo run when none are named: those declared
+    as quick to fit (no training)."""
+    return [
+        n for n in CODECS.names() if (e := CODECS.entry(n)) is not None and e.meta.get("default")
+    ]
 
 
 def codec_class(name: str) -> type[Codec]:
-    _load_builtin()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownCodecError(
-            f"unknown codec {name!r}; available: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+    return CODECS.get(name)
 
 
 def get_codec(name: str, config: CodecConfig | dict[str, Any] | None = None, **kw: Any) -> Codec:
@@ -321,52 +506,131 @@ def get_codec(name: str, config: CodecConfig | dict[str, Any] | None = None, **k
     return codec_class(name)(config, **kw)
 
 
-def _load_builtin() -> None:
-    import ratecraft.codecs.classical  # noqa: F401  (registers on import)
-    from ratecraft.codecs import learned  # noqa: F401  (registers on import)
+# ---- the one decode path -----------------------------------------------------------------------
 
 
-def decode(blob: bytes | memoryview, progress: Progress | None = None) -> Data:
-    """Decode any `.rcz` container produced by a registered codec."""
-    header, _ = read_header(blob)
+def _model_label(model: Codec, given: Any) -> str:
+    where = f" in {given}" if isinstance(given, str | os.PathLike) else ""
+    have = model.model_sha256()
+    return f"the {model.name} model{where} ({'no trained state' if have is None else have[:16]})"
+
+
+def decoder_for(header: ContainerHeader, model: Codec | PathLike | None) -> Codec:
+    """The codec that decodes a container with ``header``: built from its parameters, or the
+    trained ``model`` (a codec or its folder) whose content hash the header names."""
     cls = codec_class(header.codec)
     if header.codec_version > cls.version:
         raise CorruptStreamError(
             f"codec {header.codec!r} version {header.codec_version} is newer than this "
             f"ratecraft supports ({cls.version}); upgrade ratecraft"
         )
-    codec = cls.from_stream_params(header.codec_params)
-    try:
-        dtype = np.dtype(header.dtype)
-    except TypeError:
-        raise CorruptStreamError(f"unknown dtype {header.dtype!r} in header") from None
-    rows = header.shape[0]
-    parts = []
-    for frames, payload in iter_chunks(blob):
-        part = codec.decode_block(payload, rows, frames, dtype)
-        if part.shape != (rows, frames) or part.dtype != dtype:
-            raise CorruptStreamError(
-                f"chunk decoded to {part.shape} {part.dtype}, expected ({rows}, {frames}) {dtype}"
+    given = model
+    if model is not None and not isinstance(model, Codec):
+        model = Codec.load(model)
+    need = header.model_sha256
+    if need is not None:
+        if model is None:
+            raise BadInputError(
+                f"this {header.codec} file needs its trained model sha256:{need[:16]}…; "
+                "pass --model MODEL_DIR (Python: decode(path, model=...))"
             )
-        parts.append(part)
-        if progress is not None:
-            progress(sum(p.shape[1] for p in parts), header.shape[1])
-    block = np.concatenate(parts, axis=1) if parts else np.zeros(header.shape, dtype=dtype)
-    if header.kind == "recording":
-        return Recording(
-            samples=block,
-            sample_rate=header.sample_rate or 1.0,
-            uv_per_step=header.uv_per_step or 1.0,
-            channel_names=header.channel_names,
+        if model.name != header.codec or model.model_sha256() != need:
+            raise BadInputError(
+                f"this file needs {header.codec} model sha256:{need[:16]}…, not "
+                f"{_model_label(model, given)}"
+            )
+        if json_safe(model.stream_params()) != header.codec_params:
+            raise CorruptStreamError("header parameters do not match the model that wrote them")
+        return model
+    if model is not None:
+        legacy = model.legacy_stream_params
+        if model.name == header.codec and legacy is not None and legacy == header.codec_params:
+            return model
+        if isinstance(header.codec_params.get("config"), dict):
+            log.warning("this %s file needs no model; ignoring %s", header.codec, given)
+        else:
+            raise BadInputError(
+                f"this {header.codec} file was written by another model than "
+                f"{_model_label(model, given)}"
+            )
+    return cls.from_stream_params(header.codec_params)
+
+
+def frame_range(header: ContainerHeader, start: int | None, stop: int | None) -> tuple[int, int]:
+    """``start:stop`` as frame indices within the data (Python slice rules, no step)."""
+    frames = header.frames
+    a, b, _ = slice(start, stop).indices(frames)
+    return a, max(a, b)
+
+
+def decode(
+    source: bytes | bytearray | memoryview | PathLike | ContainerReader,
+    model: Codec | PathLike | None = None,
+    *,
+    start: int | None = None,
+    stop: int | None = None,
+    progress: Progress | None = None,
+) -> Data:
+    """Decode a container (bytes, a path or an open reader) made by any registered codec.
+
+    ``model`` is the trained model the container names (a codec or its folder), when it names
+    one. ``start``/``stop`` select frames (time samples of a recording, rows of a table); only
+    the chunks that hold them are read. Every chunk is checked (checksum, shape, dtype).
+    """
+    if isinstance(source, ContainerReader):
+        return _decode_reader(source, model, start, stop, progress)
+    with ContainerReader(source) as reader:
+        return _decode_reader(reader, model, start, stop, progress)
+
+
+def _decode_reader(
+    reader: ContainerReader,
+    model: Codec | PathLike | None,
+    start: int | None,
+    stop: int | None,
+    progress: Progress | None,
+) -> Data:
+    header = reader.header
+    codec = decoder_for(header, model)
+    a, b = frame_range(header, start, stop)
+    dtype = np.dtype(header.dtype)
+    rows = header.rows
+    out = np.empty((rows, b - a), dtype=dtype)
+    shared: dict[str, Any] = {}
+    for i in reader.chunk_range(a, b):
+        entry, payload = reader.entries[i], reader.payload(i)
+        ctx = BlockContext(
+            i,
+            entry.first_frame,
+            rows,
+            entry.frames,
+            dtype,
+            header.sample_rate,
+            None,
+            shared,
+            header.codec_version,
         )
-    return FeatureTable(
-        values=block.T.copy(), feature_names=header.feature_names, families=header.families
-    )
+        part = codec.decode_block(payload, ctx)
+        if (
+            not isinstance(part, np.ndarray)
+            or part.shape != (rows, entry.frames)
+            or part.dtype != dtype
+        ):
+            got = (getattr(part, "shape", None), getattr(part, "dtype", None))
+            raise CorruptStreamError(
+                f"chunk decoded to {got[0]} {got[1]}, expected ({rows}, {entry.frames}) {dtype}"
+            )
+        lo, hi = max(a, entry.first_frame), min(b, entry.first_frame + entry.frames)
+        out[:, lo - a : hi - a] = part[:, lo - entry.first_frame : hi - entry.first_frame]
+        if progress is not None:
+            progress(hi - a, b - a)
+    return data_from_block(header, out)
 
 
-def decode_file(path: str | Path) -> Data:
-    try:
-        blob = Path(path).read_bytes()
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from None
-    return decode(blob)
+def decode_file(path: PathLike, model: Codec | PathLike | None = None) -> Data:
+    return decode(Path(path), model)
+
+
+from ratecraft.codecs import catalog as _catalog  # noqa: E402  (declares the built-in codecs)
+
+_catalog.declare(CODECS)

@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from typing import Any, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
+from ratecraft.config import CheckedModel
 from ratecraft.data.types import FeatureTable
 from ratecraft.errors import BadInputError
 
 __all__ = [
-    "CheckedModel",
     "CleaningConfig",
     "CleaningReport",
     "DroppedFeature",
@@ -36,45 +36,6 @@ __all__ = [
 ]
 
 _NAN, _POS_INF, _NEG_INF = 0, 1, 2  # MissingCells.kinds codes
-
-
-def first_error(exc: ValidationError) -> str:
-    """The first pydantic error as one line: ``field.path: message``."""
-    err = exc.errors()[0]
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    loc = ".".join(str(p) for p in err.get("loc", ()))
-    return f"{loc}: {msg}" if loc else msg
-
-
-class CheckedModel(BaseModel):
-    """A pydantic model whose validation failures are one-line :class:`BadInputError`\\ s.
-
-    Construction, ``model_validate`` and ``model_validate_json`` all convert pydantic's
-    multi-line ``ValidationError`` so the CLI can print one line and exit 2. Subclasses keep
-    ``extra="forbid"`` so a typo in a YAML key is an error, not a silently ignored option.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __init__(self, /, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise BadInputError(f"invalid {type(self).__name__}: {first_error(exc)}") from None
-
-    @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
-        try:
-            return super().model_validate(obj, *args, **kwargs)
-        except ValidationError as exc:
-            raise BadInputError(f"invalid {cls.__name__}: {first_error(exc)}") from None
-
-    @classmethod
-    def model_validate_json(cls, json_data: str | bytes, *args: Any, **kwargs: Any) -> Self:
-        try:
-            return super().model_validate_json(json_data, *args, **kwargs)
-        except ValidationError as exc:
-            raise BadInputError(f"invalid {cls.__name__}: {first_error(exc)}") from None
 
 
 class CleaningConfig(CheckedModel):

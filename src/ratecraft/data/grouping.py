@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 from scipy.cluster.hierarchy import cut_tree, linkage
 from scipy.spatial.distance import squareform
 
-from ratecraft.data.clean import CheckedModel
+from ratecraft.config import CheckedModel
 from ratecraft.data.types import FeatureTable
 from ratecraft.errors import BadInputError
 

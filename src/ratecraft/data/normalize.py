@@ -28,7 +28,7 @@ from typing import Any, Literal, Self
 import numpy as np
 from pydantic import Field, PrivateAttr, model_validator
 
-from ratecraft.data.clean import CheckedModel
+from ratecraft.config import CheckedModel
 from ratecraft.errors import BadInputError
 
 __all__ = ["FeatureNorm", "NormalizeConfig", "Normalizer", "gaussian_score"]

@@ -7,20 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from ratecraft.dtypes import SUPPORTED_DTYPES
 from ratecraft.errors import BadInputError
 
-SUPPORTED_DTYPES = (
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "float16",
-    "float32",
-    "float64",
-)
+__all__ = ["SUPPORTED_DTYPES", "Data", "FeatureTable", "Recording"]
 
 
 def _check_samples(samples: np.ndarray, what: str) -> np.ndarray:
@@ -36,7 +26,8 @@ def _check_samples(samples: np.ndarray, what: str) -> np.ndarray:
 class Recording:
     """Samples as channels × time, with the facts needed to interpret them.
 
-    ``uv_per_step`` converts stored integer steps to microvolts (1.0 for data already in µV).
+    ``uv_per_step`` converts stored integer steps to ``units`` (microvolts unless a source
+    says otherwise; 1.0 for data already in those units).
     """
 
     samples: np.ndarray
@@ -45,6 +36,7 @@ class Recording:
     channel_names: list[str] | None = None
     channel_positions: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    units: str = "uV"
 
     def __post_init__(self) -> None:
         self.samples = _check_samples(self.samples, "recording samples")
@@ -89,6 +81,7 @@ class Recording:
             channel_names=list(self.channel_names or []),
             channel_positions=self.channel_positions,
             meta=dict(self.meta),
+            units=self.units,
         )
 
 

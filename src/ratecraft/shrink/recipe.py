@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
+from ratecraft.config import validated
 from ratecraft.errors import BadInputError
 from ratecraft.shrink.steps import Calibration, get_step
 
@@ -110,12 +111,7 @@ class Recipe(BaseModel):
         steps = doc.get("steps")
         if isinstance(steps, list):
             doc = {**doc, "steps": [{"step": s} if isinstance(s, str) else s for s in steps]}
-        try:
-            recipe = cls.model_validate(doc)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err.get("loc", ())) or "recipe"
-            raise BadInputError(f"recipe: {where}: {err.get('msg')}") from None
+        recipe = validated(cls, doc, "recipe")
         return recipe.validated()
 
     @classmethod

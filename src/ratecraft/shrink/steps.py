@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
+from ratecraft.config import validated
 from ratecraft.errors import BadInputError, MissingExtraError
 
 __all__ = [
@@ -165,12 +166,7 @@ class Step(ABC):
             return config
         if isinstance(config, StepConfig):
             config = config.model_dump()
-        try:
-            return self.config_cls.model_validate(config or {})
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err.get("loc", ())) or "config"
-            raise BadInputError(f"step {self.name}: {where}: {err.get('msg')}") from None
+        return validated(self.config_cls, config or {}, f"step {self.name}")
 
     def require(self) -> None:
         """Import every optional module this step needs, or raise the install hint."""

@@ -32,7 +32,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from ratecraft.data.clean import CheckedModel
+from ratecraft.config import CheckedModel
 from ratecraft.errors import BadInputError
 from ratecraft.train.checkpoint import (
     flatten_optimizer,

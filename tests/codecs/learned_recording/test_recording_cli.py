@@ -43,7 +43,7 @@ def test_fit_encode_decode_a_recording(tmp_path):
     assert (model / "weights.safetensors").exists() and (model / "metrics.jsonl").exists()
     assert not (tmp_path / ".model.train").exists()
     meta = json.loads((model / "codec.json").read_text())
-    assert meta["layout"]["sample_rate"] == rec.sample_rate and meta["package_version"]
+    assert meta["state"]["layout"]["sample_rate"] == rec.sample_rate and meta["ratecraft_version"]
     out = tmp_path / "r.rcz"
     assert run("encode", data, "-o", out, "--model", model, "--kind", "recording").exit_code == 0
     back = tmp_path / "back.npz"

@@ -1,14 +1,12 @@
-"""Hyperprior tables, losses and the VAE's error-bound layer."""
+"""Recording losses and the VAE's error-bound layer."""
 
 import numpy as np
 import pytest
 import torch
 
 from ratecraft.codecs import Budget, get_codec
-from ratecraft.codecs.learned.hyperprior import GaussianTables, LatentEntropy
 from ratecraft.codecs.learned.losses import LossConfig, RecordingLoss
 from ratecraft.data.synthetic_recording import simulate_recording
-from ratecraft.errors import CorruptStreamError
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -17,41 +15,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def test_gaussian_tables_round_trip_with_escapes():
-    tables = GaussianTables.build()
-    rng = np.random.default_rng(0)
-    index = rng.integers(0, len(tables.scales), 3000)
-    values = np.rint(rng.normal(0, tables.scales[index])).astype(np.int64)
-    values[::97] = 10_000  # far outside every support: escaped, not clamped
-    payload, est = tables.compress(values, index)
-    assert np.array_equal(tables.decompress(payload, index), values)
-    assert est > 0 and len(payload) < values.size * 2
-    with pytest.raises(CorruptStreamError):
-        tables.decompress(payload[:-8], index)
-
-
-def test_scale_index_is_monotone():
-    tables = GaussianTables.build()
-    idx = tables.index(np.array([0.01, 0.5, 1.0, 4.0, 1e6]))
-    assert (np.diff(idx) >= 0).all() and idx[0] == 0 and idx[-1] == len(tables.scales) - 1
-
-
-@pytest.mark.parametrize("kind", ["factorized", "hyperprior"])
-def test_latent_entropy_round_trip_and_step_changes_rate(kind):
-    torch.manual_seed(0)
-    ent = LatentEntropy(3, kind, hyper=4).eval()
-    y = torch.randn(5, 3, 9) * 4
-    sizes = []
-    for step in (0.5, 2.0):
-        ent.load_tables(ent.build_tables(step))
-        with torch.no_grad():
-            payload, est, y_int = ent.compress(y)
-            back = ent.decompress(payload, (5, 3, 9))
-        assert torch.equal(back, y_int) and est > 0
-        sizes.append(len(payload))
-    assert sizes[1] < sizes[0]
 
 
 def test_loss_terms():

@@ -1,3 +1,4 @@
-"""Classical codecs; importing this package registers them."""
-
-from ratecraft.codecs.classical import flac, general, pca, predictive, quant, sz3, wavelet  # noqa: F401
+"""Classical codecs: lossless (``predictive``, ``flac``, ``zstd``, ``lzma``) and lossy (``quant``,
+``wavelet``, ``pca``, ``sz3``). Each module registers its codec when imported; the registry
+(:mod:`ratecraft.codecs.catalog`) imports a module only when its codec is first asked for.
+"""

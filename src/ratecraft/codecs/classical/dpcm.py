@@ -24,7 +24,7 @@ from ratecraft.codecs.classical.lpc import (
     fit_predictors,
     lossless_residuals,
 )
-from ratecraft.codecs.classical.residuals import decode_residuals, encode_residuals
+from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
 from ratecraft.errors import CorruptStreamError
 
 _RANGE = struct.Struct("<qq")

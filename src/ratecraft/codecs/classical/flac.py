@@ -26,7 +26,7 @@ import soundfile
 from pydantic import Field
 
 from ratecraft.bitstream.sections import pack_sections, unpack_sections
-from ratecraft.codecs.base import BlockResult, Codec, CodecConfig, register_codec
+from ratecraft.codecs.base import BlockContext, BlockResult, Codec, CodecConfig, register_codec
 from ratecraft.codecs.classical.alphabet import Alphabet, integerize
 from ratecraft.codecs.classical.general import seal, unseal
 from ratecraft.errors import BadInputError, CorruptStreamError
@@ -166,7 +166,7 @@ class FlacCodec(Codec):
     config_cls = FlacConfig
     config: FlacConfig
 
-    def encode_block(self, block: np.ndarray) -> BlockResult:
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         if block.size == 0:
             return BlockResult(b"")
         if block.dtype.kind in "iu":
@@ -182,9 +182,8 @@ class FlacCodec(Codec):
         head = _HEAD.pack(bits, offset)
         return BlockResult(seal(pack_sections([head, alphabet.to_bytes(), *streams])))
 
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         if rows < 0 or frames < 0:
             raise CorruptStreamError(f"flac: negative block shape ({rows}, {frames})")
         if rows * frames == 0:

@@ -23,7 +23,7 @@ import zstandard
 from pydantic import Field
 
 from ratecraft.bitstream.sections import array_from
-from ratecraft.codecs.base import BlockResult, Codec, CodecConfig, register_codec
+from ratecraft.codecs.base import BlockContext, BlockResult, Codec, CodecConfig, register_codec
 from ratecraft.data.types import Data
 from ratecraft.errors import CorruptStreamError
 
@@ -120,16 +120,15 @@ class _ByteCodec(Codec):
     def check_input(self, data: Data) -> None:
         """Nothing to refuse: byte codecs are exact on every bit pattern, NaN and inf included."""
 
-    def encode_block(self, block: np.ndarray) -> BlockResult:
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         if block.size == 0:
             return BlockResult(b"")
         cfg = self.config
         raw = block_to_bytes(block, cfg.layout, cfg.shuffle)
         return BlockResult(seal(self.compress(raw, block.dtype.itemsize)))
 
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         if rows < 0 or frames < 0:
             raise CorruptStreamError(f"{self.name}: negative block shape ({rows}, {frames})")
         if rows * frames == 0:

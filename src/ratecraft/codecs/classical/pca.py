@@ -23,18 +23,27 @@ import numpy as np
 from pydantic import Field
 
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
-from ratecraft.codecs.base import BlockResult, Codec, CodecConfig, as_block, register_codec
+from ratecraft.codecs.base import (
+    BlockContext,
+    BlockResult,
+    Codec,
+    CodecConfig,
+    PathLike,
+    as_block,
+    register_codec,
+)
 from ratecraft.codecs.budget import Budget
-from ratecraft.codecs.classical.residuals import decode_residuals, encode_residuals
 from ratecraft.codecs.classical.wavelet import (
     deadzone_dequantize,
     deadzone_quantize,
     finite_float_check,
     robust_scale,
-    search_scale,
+    step_knob,
     to_output,
 )
+from ratecraft.codecs.ratecontrol import fit_ratio
 from ratecraft.data.types import Data
+from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
 from ratecraft.errors import BadInputError, CorruptStreamError
 
 log = logging.getLogger(__name__)
@@ -78,7 +87,14 @@ class PcaCodec(Codec):
     def check_input(self, data: Data) -> None:
         finite_float_check(as_block(data), self.name)
 
-    def fit(self, data: Data, budget: Budget | None = None) -> Self:
+    def fit(
+        self,
+        data: Data,
+        budget: Budget | None = None,
+        *,
+        train_dir: PathLike | None = None,
+        resume: bool = False,
+    ) -> Self:
         super().fit(data, budget)
         if self.budget.ratio is None:
             raise BadInputError(
@@ -86,22 +102,20 @@ class PcaCodec(Codec):
                 "transform quantization bounds no error, use quant, wavelet or sz3 for max_error"
             )
         self.check_input(data)
-        step = search_scale(
-            lambda s: self._ratio_with(data, s),
+        scale = robust_scale(as_block(data))
+        step = fit_ratio(
+            self,
+            data,
             self.budget.ratio,
-            robust_scale(as_block(data)),
-            what="pca",
+            lambda s: self._set(step=s),
+            step_knob(scale),
+            start=scale,
         )
-        self._set(step=step)
         log.info("pca: %s -> step %.4g", self.budget.describe(), step)
         return self
 
-    def _ratio_with(self, data: Data, step: float) -> float:
-        self._set(step=step)
-        return self.encode_with_stats(data)[1].ratio
-
     # ---- blocks ---------------------------------------------------------------------------
-    def encode_block(self, block: np.ndarray) -> BlockResult:
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         rows, frames = block.shape
         x = block.astype(np.float64)
         mean = x.mean(axis=1).astype(np.float32) if frames else np.zeros(rows, np.float32)
@@ -138,9 +152,8 @@ class PcaCodec(Codec):
         payload = pack_sections([*side, coded])
         return BlockResult(payload, est + 8.0 * (len(payload) - len(coded)))
 
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         head, mean_b, basis_b, orders_b, coded = unpack_sections(payload, expect=5)
         if len(head) != _HEAD.size:
             raise CorruptStreamError("pca: bad chunk header")

@@ -14,7 +14,7 @@ import zstandard
 from pydantic import Field
 
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
-from ratecraft.codecs.base import BlockResult, Codec, CodecConfig, register_codec
+from ratecraft.codecs.base import BlockContext, BlockResult, Codec, CodecConfig, register_codec
 from ratecraft.codecs.classical.alphabet import Alphabet, integerize
 from ratecraft.codecs.classical.dpcm import DpcmSettings, decode_ints, encode_ints
 from ratecraft.errors import CorruptStreamError
@@ -58,7 +58,7 @@ class PredictiveCodec(Codec):
     config_cls = PredictiveConfig
     config: PredictiveConfig
 
-    def encode_block(self, block: np.ndarray) -> BlockResult:
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         found = integerize(block)
         if found is None:
             return BlockResult(_MODE_BYTES + shuffle_compress(block), None)
@@ -67,9 +67,8 @@ class PredictiveCodec(Codec):
         payload = _MODE_INT + pack_sections([alphabet.to_bytes(), body])
         return BlockResult(payload, est + 8.0 * (len(payload) - len(body)))
 
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         mode, rest = bytes(payload[:1]), payload[1:]
         if mode == _MODE_BYTES:
             return shuffle_decompress(rest, rows, frames, dtype)

@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from typing import Self
 
 import numpy as np
 from pydantic import Field
 
-from ratecraft.codecs.base import BlockResult, Codec, as_block, excerpt, register_codec
+from ratecraft.codecs.base import (
+    BlockContext,
+    BlockResult,
+    Codec,
+    PathLike,
+    as_block,
+    register_codec,
+)
 from ratecraft.codecs.budget import Budget
 from ratecraft.codecs.classical.alphabet import MAX_ABS_INT, integerize
 from ratecraft.codecs.classical.dpcm import decode_ints, encode_ints
 from ratecraft.codecs.classical.predictive import PredictiveConfig
+from ratecraft.codecs.ratecontrol import Knob, fit_ratio
 from ratecraft.data.types import Data
 from ratecraft.errors import BadInputError, CorruptStreamError
 
@@ -29,7 +36,6 @@ log = logging.getLogger(__name__)
 
 _FINE_GRID_DIVISOR = 8.0  # off-grid floats: grid = max_error / 8, so rounding costs ≤ 1/16
 _MAX_STEP = 1 << 30
-_PROBE_SAMPLES = 1 << 19  # rate search runs on an excerpt this size, then checks it all
 
 
 class QuantConfig(PredictiveConfig):
@@ -51,7 +57,14 @@ class QuantCodec(Codec):
             raise BadInputError("quant: input contains NaN or infinite values")
 
     # ---- rate control ---------------------------------------------------------------------
-    def fit(self, data: Data, budget: Budget | None = None) -> Self:
+    def fit(
+        self,
+        data: Data,
+        budget: Budget | None = None,
+        *,
+        train_dir: PathLike | None = None,
+        resume: bool = False,
+    ) -> Self:
         super().fit(data, budget)
         self.check_input(data)
         block = as_block(data)
@@ -104,38 +117,17 @@ class QuantCodec(Codec):
         return min(max(2 * math.floor(slack) + 1, 1), _MAX_STEP)
 
     def _search_step(self, data: Data, target: float, grid: float | None) -> int:
-        """Finest step whose real container meets ``target``: searched on an excerpt of at most
-        :data:`_PROBE_SAMPLES` samples, then stepped up on the whole data until it meets it."""
-
-        def ratio(step: int, on: Data) -> float:
-            self._set(step=step, grid=grid)
-            return self.encode_with_stats(on)[1].ratio
-
-        probe = excerpt(data, _PROBE_SAMPLES)
-        step = self._bisect_step(lambda s: ratio(s, probe), target)
-        if probe is not data:
-            while ratio(step, data) < target:
-                step = min(step + max(1, step // 16), _MAX_STEP)
-                if step == _MAX_STEP:
-                    raise BadInputError(f"quant: cannot reach ratio {target:g} on this data")
-        return step
-
-    @staticmethod
-    def _bisect_step(ratio: Callable[[int], float], target: float) -> int:
-        if ratio(1) >= target:
-            return 1
-        lo, hi = 1, 2
-        while ratio(hi) < target:
-            lo, hi = hi, hi * 2
-            if hi > _MAX_STEP:
-                raise BadInputError(f"quant: cannot reach ratio {target:g} on this data")
-        while hi - lo > 1:  # smallest step that still meets the target
-            mid = (lo + hi) // 2
-            if ratio(mid) >= target:
-                hi = mid
-            else:
-                lo = mid
-        return hi
+        """Finest step whose real container meets ``target`` (:func:`fit_ratio`)."""
+        step = fit_ratio(
+            self,
+            data,
+            target,
+            lambda s: self._set(step=int(s), grid=grid),
+            Knob(1, _MAX_STEP, integer=True),
+            start=1,
+            what="quant",
+        )
+        return int(step)
 
     # ---- blocks ---------------------------------------------------------------------------
     def _to_ints(self, block: np.ndarray) -> np.ndarray:
@@ -149,15 +141,14 @@ class QuantCodec(Codec):
             raise BadInputError("quant: values exceed the coder's integer range at this grid")
         return ints.astype(np.int64)
 
-    def encode_block(self, block: np.ndarray) -> BlockResult:
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         payload, est, _ = encode_ints(
             self._to_ints(block), self.config.step, self.config.settings()
         )
         return BlockResult(payload, est)
 
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         ints = decode_ints(payload, rows, frames, self.config.step, self.config.settings())
         if self.config.grid is None:
             if dtype.kind == "f":

@@ -26,9 +26,18 @@ import numpy as np
 from pydantic import Field
 
 from ratecraft.bitstream.sections import MAX_SECTIONS, array_from, pack_sections, unpack_sections
-from ratecraft.codecs.base import BlockResult, Codec, CodecConfig, as_block, register_codec
+from ratecraft.codecs.base import (
+    BlockContext,
+    BlockResult,
+    Codec,
+    CodecConfig,
+    PathLike,
+    as_block,
+    register_codec,
+)
 from ratecraft.codecs.budget import Budget
-from ratecraft.codecs.classical.wavelet import finite_float_check, robust_scale, search_scale
+from ratecraft.codecs.classical.wavelet import finite_float_check, robust_scale, step_knob
+from ratecraft.codecs.ratecontrol import fit_ratio
 from ratecraft.data.types import Data
 from ratecraft.errors import BadInputError, CorruptStreamError, MissingExtraError
 
@@ -85,7 +94,14 @@ class Sz3Codec(Codec):
         if self.config.layout == "rows" and block.shape[0] >= MAX_SECTIONS - 1:
             raise BadInputError(f"sz3: too many rows ({block.shape[0]}) for layout='rows'")
 
-    def fit(self, data: Data, budget: Budget | None = None) -> Self:
+    def fit(
+        self,
+        data: Data,
+        budget: Budget | None = None,
+        *,
+        train_dir: PathLike | None = None,
+        resume: bool = False,
+    ) -> Self:
         super().fit(data, budget)
         _sz3_class()
         self.check_input(data)
@@ -96,16 +112,9 @@ class Sz3Codec(Codec):
             self._set(error_bound=float(b.max_error))
         else:
             assert b.ratio is not None
-
-            def ratio(eb: float) -> float:
-                self._set(error_bound=eb)
-                return self.encode_with_stats(data)[1].ratio
-
-            self._set(
-                error_bound=search_scale(
-                    ratio, b.ratio, robust_scale(as_block(data)), what="sz3", iterations=12
-                )
-            )
+            scale = robust_scale(as_block(data))
+            knob = step_knob(scale)
+            fit_ratio(self, data, b.ratio, lambda e: self._set(error_bound=e), knob, start=scale)
         log.info("sz3: %s -> error bound %.4g", b.describe(), self.config.error_bound)
         return self
 
@@ -130,7 +139,7 @@ class Sz3Codec(Codec):
             log.debug("sz3: bound %g missed at attempt %d; retrying tighter", eb, attempt)
         raise RuntimeError(f"sz3 could not meet its error bound {eb:g} on this data")
 
-    def encode_block(self, block: np.ndarray) -> BlockResult:
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         if self.config.layout == "rows":
             streams = [self._code(np.ascontiguousarray(row)) for row in block]
         else:
@@ -139,9 +148,8 @@ class Sz3Codec(Codec):
         payload = pack_sections([crcs.tobytes(), *streams])
         return BlockResult(payload, None)
 
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         n = rows if self.config.layout == "rows" else 1
         sections = unpack_sections(payload, expect=n + 1)
         crcs = array_from(sections[0], "<u4", n, "sz3 checksums")

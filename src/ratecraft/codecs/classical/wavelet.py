@@ -22,17 +22,25 @@ from __future__ import annotations
 import logging
 import math
 import struct
-from collections.abc import Callable
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from ratecraft.bitstream.sections import pack_sections, unpack_sections
-from ratecraft.codecs.base import BlockResult, Codec, CodecConfig, as_block, register_codec
+from ratecraft.codecs.base import (
+    BlockContext,
+    BlockResult,
+    Codec,
+    CodecConfig,
+    PathLike,
+    as_block,
+    register_codec,
+)
 from ratecraft.codecs.budget import Budget
-from ratecraft.codecs.classical.residuals import decode_residuals, encode_residuals
+from ratecraft.codecs.ratecontrol import Knob, fit_ratio
 from ratecraft.data.types import Data
+from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
 from ratecraft.errors import BadInputError, CorruptStreamError
 
 log = logging.getLogger(__name__)
@@ -59,62 +67,14 @@ def deadzone_dequantize(q: np.ndarray, step: float | np.ndarray, dead_zone: floa
     return np.sign(q) * np.where(mag > 0, mag + 0.5 * dead_zone, 0.0) * step
 
 
-_FINEST_FRACTION = 2.0**-40
+_FINEST_FRACTION = (
+    2.0**-40
+)  # a step this much finer than the data's scale is lossless in all but name
 
 
-def search_scale(
-    ratio_at: Callable[[float], float],
-    target: float,
-    start: float,
-    *,
-    what: str,
-    lowest: float = 0.0,
-    iterations: int = 14,
-    tolerance: float = 0.02,
-) -> float:
-    """The smallest knob ``s`` (within a geometric search) whose real ratio meets ``target``.
-
-    ``ratio_at(s)`` must encode for real and rise (about monotonically) with ``s``. Brackets by
-    doubling/halving from ``start``, then bisects in log space until the ratio found is within
-    ``tolerance`` of the target or ``iterations`` are spent. ``lowest`` is the finest knob that
-    makes sense (reached: that knob is returned).
-    """
-    seen: dict[float, float] = {}
-
-    def f(s: float) -> float:
-        if s not in seen:
-            seen[s] = ratio_at(s)
-        return seen[s]
-
-    s = max(start, lowest) if lowest > 0 else start
-    if f(s) >= target:
-        hi = s
-        lo = s / 2.0
-        while f(lo) >= target:
-            hi = lo
-            if lowest > 0 and lo <= lowest:
-                return lowest
-            lo = max(lo / 2.0, lowest) if lowest > 0 else lo / 2.0
-            if lo < start * _FINEST_FRACTION:  # finer than this is lossless in all but name
-                return hi
-    else:
-        lo, hi = s, s * 2.0
-        while f(hi) < target:
-            lo, hi = hi, hi * 2.0
-            if hi > _MAX_SCALE:
-                raise BadInputError(
-                    f"{what}: cannot reach ratio {target:g} on this data "
-                    f"(best {max(seen.values()):.3g})"
-                )
-    for _ in range(iterations):
-        if f(hi) <= target * (1.0 + tolerance) or hi / lo < 1.001:
-            break
-        mid = math.sqrt(lo * hi)
-        if f(mid) >= target:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+def step_knob(scale: float) -> Knob:
+    """The range a transform codec's step is searched in, from the data's typical scale."""
+    return Knob(scale * _FINEST_FRACTION, _MAX_SCALE)
 
 
 def to_output(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -187,20 +147,24 @@ class WaveletCodec(Codec):
         finite_float_check(as_block(data), self.name)
 
     # ---- rate control ---------------------------------------------------------------------
-    def fit(self, data: Data, budget: Budget | None = None) -> Self:
+    def fit(
+        self,
+        data: Data,
+        budget: Budget | None = None,
+        *,
+        train_dir: PathLike | None = None,
+        resume: bool = False,
+    ) -> Self:
         super().fit(data, budget)
         self.check_input(data)
         block = as_block(data)
         b = self.budget
         if b.ratio is not None:
             self._set(residual_step=0.0)
-            step = search_scale(
-                lambda s: self._ratio_with(data, step=s),
-                b.ratio,
-                robust_scale(block),
-                what="wavelet",
+            scale = robust_scale(block)
+            fit_ratio(
+                self, data, b.ratio, lambda s: self._set(step=s), step_knob(scale), start=scale
             )
-            self._set(step=step)
         else:
             error = 0.0 if b.lossless else float(b.max_error or 0.0)
             rstep = self._residual_step_for(block, error)
@@ -214,10 +178,6 @@ class WaveletCodec(Codec):
             self._set(step=best[1], residual_step=rstep)
         log.info("wavelet: %s -> %s", b.describe(), self.config.model_dump())
         return self
-
-    def _ratio_with(self, data: Data, **changes: Any) -> float:
-        self._set(**changes)
-        return self.encode_with_stats(data)[1].ratio
 
     def _residual_step_for(self, block: np.ndarray, error: float) -> float:
         if block.dtype.kind in "iu":
@@ -280,7 +240,7 @@ class WaveletCodec(Codec):
         return self._inverse(coeffs, frames)
 
     # ---- blocks ---------------------------------------------------------------------------
-    def encode_block(self, block: np.ndarray) -> BlockResult:
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         frames = block.shape[1]
         x = block.astype(np.float64)
         levels = self._levels(frames)
@@ -307,9 +267,8 @@ class WaveletCodec(Codec):
     def _layer_base(recon: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return np.rint(recon) if dtype.kind in "iu" else recon
 
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         view = memoryview(payload)
         want = 3 if self.config.residual_step > 0 else 2
         sections = unpack_sections(view, expect=want)

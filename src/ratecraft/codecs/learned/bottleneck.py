@@ -39,8 +39,9 @@ from ratecraft.allocation import (
 )
 from ratecraft.codecs.base import register_codec
 from ratecraft.codecs.learned.blocks import MLP, family_encoder
-from ratecraft.codecs.learned.entropy import EntropyBottleneck, EntropyTables
 from ratecraft.codecs.learned.table_codec import LearnedTableCodec, LearnedTableConfig
+from ratecraft.entropy.factorized import EntropyBottleneck
+from ratecraft.entropy.tables import CountTables
 from ratecraft.errors import BadInputError
 
 __all__ = [
@@ -110,10 +111,6 @@ class _BottleneckCodec(LearnedTableCodec):
     config: BottleneckConfig
     model: BranchedBottleneck | None
 
-    def __init__(self, config: Any = None, **overrides: Any) -> None:
-        super().__init__(config, **overrides)
-        self.tables: EntropyTables | None = None
-
     @abstractmethod
     def _branches(self) -> list[tuple[str, list[int], int, bool]]: ...
 
@@ -128,15 +125,13 @@ class _BottleneckCodec(LearnedTableCodec):
 
     def _finalize(self, z: np.ndarray) -> None:
         assert self.model is not None
-        parts = [bn.update(self.config.max_support) for bn in self.model.bottlenecks]
-        self.tables = EntropyTables(
-            [o for t in parts for o in t.offsets], [c for t in parts for c in t.codes]
-        )
+        for bn in self.model.bottlenecks:
+            bn.update(1.0, self.config.max_support)
 
-    def _tables(self) -> EntropyTables:
-        if self.tables is None:
+    def _tables(self) -> CountTables:
+        if self.model is None:
             raise BadInputError(f"{self.name} has no entropy tables; fit or load it first")
-        return self.tables
+        return CountTables.concat([bn.tables for bn in self.model.bottlenecks])
 
     def _encode_z(self, z: np.ndarray) -> tuple[bytes, float]:
         assert self.model is not None
@@ -161,14 +156,16 @@ class _BottleneckCodec(LearnedTableCodec):
         assert self.model is not None
         return self.model.quantized_latents(torch.from_numpy(z.astype(np.float32)))
 
-    def _extra_meta(self) -> dict[str, Any]:
-        return {"entropy_tables": self._tables().to_json()}
-
-    def _load_extra(self, meta: dict[str, Any]) -> None:
-        self.tables = EntropyTables.from_json(meta.get("entropy_tables", {}))
+    def _install_legacy_tables(self, doc: dict[str, Any]) -> None:
         assert self.model is not None
-        if self.tables.channels != sum(self.model.widths):
+        tables = CountTables.from_json(doc.get("entropy_tables", {}))
+        if tables.channels != sum(self.model.widths):
             raise BadInputError("entropy tables do not match the model's latent width")
+        pos = 0
+        for bn in self.model.bottlenecks:
+            n = bn.channels
+            bn.install(CountTables(tables.offsets[pos : pos + n], tables.codes[pos : pos + n]))
+            pos += n
 
 
 @register_codec("adaptive-bottleneck")

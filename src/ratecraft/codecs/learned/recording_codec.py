@@ -9,21 +9,20 @@ control on the real container.
 **Rate control.** ``R`` becomes ``b = 8·itemsize / R`` bits per sample. The number of latent
 channels follows ``b`` (``round(b · latent positions per sample⁻¹ / bits_per_latent)``, capped),
 so a larger ratio builds a smaller model; training steers its rate toward ``b`` (dual ascent on
-λ). Afterwards the latent quantization step ``q`` is searched, as ``quant`` searches its step:
-bisection on a central excerpt of the fitted recording for a real container within ±2% of
-``R``, then checked on the whole recording and refined there until it is within ±5%.
+λ). Afterwards the latent quantization step ``q`` is searched by the one rate control
+(:func:`~ratecraft.codecs.ratecontrol.fit_ratio`): the finest step whose real container meets
+``R``, on a central excerpt of the fitted recording, then on the whole of it.
 
 **Coding.** ``encode_block`` codes each chunk's windows: latents ``round(y / q)`` entropy-coded
-with integer tables (:mod:`.hyperprior`), stored in ``codec.json`` with the weights' hash;
+with integer tables (:mod:`ratecraft.entropy.latent`);
 ``decode_block`` and :meth:`LearnedRecordingCodec.reconstruct` run the same dequantization and
 decoder, batch for batch, so the decoded recording equals ``reconstruct()`` bit for bit.
-Like the learned table codecs, a container needs its trained model to decode
-(``Codec.load(model_dir).decode(blob)``); the header carries the weights' and tables' hashes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 from abc import abstractmethod
@@ -34,12 +33,19 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from ratecraft.bitstream.container import iter_chunks
 from ratecraft.bitstream.sections import pack_sections, unpack_sections
-from ratecraft.codecs.base import DEFAULT_CHUNK_SAMPLES, BlockResult, Codec, CodecConfig, excerpt
+from ratecraft.codecs.base import (
+    DEFAULT_CHUNK_SAMPLES,
+    BlockContext,
+    BlockResult,
+    Codec,
+    CodecConfig,
+    ModelState,
+)
 from ratecraft.codecs.budget import Budget
 from ratecraft.codecs.learned.losses import LossConfig, RecordingLoss, highpass_sigma
 from ratecraft.codecs.learned.recording_models import RecordingModel
+from ratecraft.codecs.ratecontrol import Knob, fit_ratio
 from ratecraft.data.types import Data, Recording
 from ratecraft.errors import BadInputError, CorruptStreamError
 from ratecraft.train import checkpoint as ckpt
@@ -48,7 +54,6 @@ from ratecraft.train.trainer import TrainConfig, Trainer, TrainResult
 __all__ = ["LearnedRecordingCodec", "LearnedRecordingConfig"]
 
 log = logging.getLogger(__name__)
-_PROBE_SAMPLES = 1 << 19
 _STEP_RANGE = (2.0**-8, 2.0**12)
 
 
@@ -82,8 +87,10 @@ class LearnedRecordingCodec(Codec):
 
     config_cls: ClassVar[type[CodecConfig]] = LearnedRecordingConfig
     config: LearnedRecordingConfig
+    kinds = ("recording",)
     supports_lossy = True
     learned = True
+    tensor_framework = "pt"
     accepts_max_error: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
@@ -93,9 +100,7 @@ class LearnedRecordingCodec(Codec):
         self.std: np.ndarray | None = None
         self.spike_sigma: np.ndarray | None = None
         self.layout: dict[str, Any] = {}
-        self.weights_hash: str | None = None
         self.train_result: TrainResult | None = None
-        self.fit_report: dict[str, Any] = {}
         self._memo: dict[bytes, torch.Tensor] | None = None
 
     # ---- subclass hook -------------------------------------------------------------------
@@ -110,13 +115,13 @@ class LearnedRecordingCodec(Codec):
         """Whether chunks carry a second layer (then encoding also runs the decoder)."""
         return False
 
-    def _encode_extra(
-        self, block: np.ndarray, recon: np.ndarray, y_hat: torch.Tensor
-    ) -> tuple[bytes, float]:
+    def _encode_extra(self, block: np.ndarray, recon: np.ndarray) -> tuple[bytes, float]:
         """A second layer coded after the latents (the VAE's residual); none by default."""
         return b"", 0.0
 
-    def _apply_extra(self, extra: memoryview | bytes, recon: np.ndarray) -> np.ndarray:
+    def _apply_extra(
+        self, extra: memoryview | bytes, recon: np.ndarray, codec_version: int
+    ) -> np.ndarray:
         if len(extra):
             raise CorruptStreamError(f"{self.name} chunk carries an unexpected extra layer")
         return recon
@@ -258,13 +263,12 @@ class LearnedRecordingCodec(Codec):
         self.model.eval()
         self._install_tables(self.config.latent_step)
         self._after_training(val)
-        if bits is not None:
-            assert budget is not None and budget.ratio is not None
-            self._install_tables(self._search_step(data, budget.ratio))
-            self._after_training(val)
-        self.weights_hash = ckpt.tensors_digest(self.model.state_dict())
         if budget is not None:
             self.budget = budget
+        if bits is not None:
+            assert budget is not None and budget.ratio is not None
+            self._search_step(data, budget.ratio)
+            self._after_training(val)
         _, stats = self.encode_with_stats(data)
         self.fit_report = {
             "ratio": stats.ratio,
@@ -285,42 +289,22 @@ class LearnedRecordingCodec(Codec):
     def _install_tables(self, step: float) -> None:
         model = self._need_model()
         self._set(latent_step=float(step))
-        model.entropy.load_tables(model.entropy.build_tables(step))
+        model.entropy.set_step(float(step))
 
     def _search_step(self, data: Recording, target: float) -> float:
-        """Latent step whose real container ratio is within ±5% of ``target`` (see module)."""
-
-        def ratio(log_step: float, on: Data) -> float:
-            self._install_tables(2.0**log_step)
-            return self.encode_with_stats(on)[1].ratio
-
-        lo, hi = math.log2(_STEP_RANGE[0]), math.log2(_STEP_RANGE[1])
+        """Finest latent step whose real container meets ``target`` (:func:`fit_ratio`); the
+        encoder's output is memoized across the search, only the tables change."""
         self._memo = {}
         try:
-            probe = excerpt(data, _PROBE_SAMPLES)
-            if ratio(hi, probe) < target:
-                raise BadInputError(
-                    f"{self.name}: ratio {target:g} is unreachable on this data with "
-                    f"{self.config.latent_channels} latent channels (max {ratio(hi, probe):.1f})"
-                )
-            if ratio(lo, probe) > target:
-                return _STEP_RANGE[0]
-            mid = 0.0
-            for _ in range(24):
-                mid = 0.5 * (lo + hi)
-                r = ratio(mid, probe)
-                if abs(r / target - 1) <= 0.02:
-                    break
-                lo, hi = (mid, hi) if r < target else (lo, mid)
-            if probe is not data:
-                lo, hi = mid - 1.0, mid + 1.0
-                for _ in range(10):
-                    r = ratio(mid, data)
-                    if abs(r / target - 1) <= 0.04:
-                        break
-                    lo, hi = (mid, hi) if r < target else (lo, mid)
-                    mid = 0.5 * (lo + hi)
-            return 2.0**mid
+            return fit_ratio(
+                self,
+                data,
+                target,
+                self._install_tables,
+                Knob(*_STEP_RANGE),
+                start=self.config.latent_step,
+                what=f"{self.name} with {self.config.latent_channels} latent channels",
+            )
         finally:
             self._memo = None
 
@@ -375,7 +359,7 @@ class LearnedRecordingCodec(Codec):
         return x.astype(dtype)
 
     # ---- blocks --------------------------------------------------------------------------
-    def encode_block(self, block: np.ndarray) -> BlockResult:
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         model = self._need_model()
         wins = self._windows(block)
         with torch.no_grad():
@@ -385,13 +369,12 @@ class LearnedRecordingCodec(Codec):
             y_hat = model.entropy.dequantize(y_int)
             recon_wins = self._synthesis(y_hat, len(wins))
             recon = self._to_original(recon_wins, block.shape[1], block.dtype)
-            extra, extra_est = self._encode_extra(block, recon, y_hat)
+            extra, extra_est = self._encode_extra(block, recon)
         return BlockResult(pack_sections([payload, extra]), est + extra_est)
 
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
         model = self._need_model()
+        rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         if rows != model.n_channels:
             raise CorruptStreamError(f"stream has {rows} channels, model {model.n_channels}")
         body, extra = unpack_sections(payload, expect=2)
@@ -400,7 +383,7 @@ class LearnedRecordingCodec(Codec):
         with torch.no_grad():
             y_int = model.entropy.decompress(body, (n, model.latent_channels, model.steps))
             wins = self._synthesis(model.entropy.dequantize(y_int), n_win)
-        return self._apply_extra(extra, self._to_original(wins, frames, np.dtype(dtype)))
+        return self._apply_extra(extra, self._to_original(wins, frames, dtype), ctx.codec_version)
 
     def reconstruct(self, data: Recording) -> Recording:
         """The model's own reconstruction without entropy coding (what decode must equal)."""
@@ -416,46 +399,85 @@ class LearnedRecordingCodec(Codec):
                 wins_hat = self._synthesis(y_hat, len(wins))
             recon = self._to_original(wins_hat, block.shape[1], block.dtype)
             if self._has_extra():
-                recon = self._apply_extra(self._encode_extra(block, recon, y_hat)[0], recon)
+                extra = self._encode_extra(block, recon)[0]
+                recon = self._apply_extra(extra, recon, self.version)
             parts.append(recon)
         samples = np.concatenate(parts, axis=1) if parts else data.samples.copy()
-        return Recording(samples, data.sample_rate, data.uv_per_step, data.channel_names)
-
-    # ---- containers ----------------------------------------------------------------------
-    def stream_params(self) -> dict[str, Any]:
-        tables = getattr(self.model.entropy, "tables_sha256", None) if self.model else None
-        return {"weights_sha256": self.weights_hash, "tables_sha256": tables}
-
-    def decode(self, blob: bytes | memoryview) -> Recording:
-        """Decode a container written by this trained codec (weights/tables hash must match)."""
-        self._need_model()
-        header = self.own_header(blob, "recording")
-        if header.codec_params != self.stream_params():
-            raise BadInputError(
-                f"container was written by a different trained {self.name} model "
-                "(weights or tables hash mismatch); load the model it was encoded with"
-            )
-        dtype = np.dtype(header.dtype)
-        rows = header.shape[0]
-        parts = [self.decode_block(p, rows, f, dtype) for f, p in iter_chunks(blob)]
-        block = np.concatenate(parts, axis=1) if parts else np.zeros(header.shape, dtype)
         return Recording(
-            block, header.sample_rate or 1.0, header.uv_per_step or 1.0, header.channel_names
+            samples,
+            data.sample_rate,
+            data.uv_per_step,
+            data.channel_names,
+            data.channel_positions,
+            dict(data.meta),
+            data.units,
         )
 
-    # ---- checkpoints ---------------------------------------------------------------------
+    # ---- the trained state ---------------------------------------------------------------
+    def stream_params(self) -> dict[str, Any]:
+        return {}  # everything the decoder needs is in the model the header names
+
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.model.parameters()) if self.model is not None else 0
 
-    def save(self, directory: str | Path) -> None:
-        """``weights.safetensors`` + ``codec.json`` (config, normalization, layout, tables)."""
-        from ratecraft.codecs.learned.recording_store import save_codec
+    def model_state(self) -> ModelState | None:
+        if self.model is None or self.mean is None or self.std is None:
+            return None
+        doc = {
+            "layout": self.layout,
+            "normalization": {"mean": self.mean.tolist(), "std": self.std.tolist()},
+            "spike_sigma": None if self.spike_sigma is None else self.spike_sigma.tolist(),
+            "parameters": self.parameter_count(),
+            **self._extra_meta(),
+        }
+        return ModelState(dict(self.model.state_dict()), doc)
 
-        save_codec(self, directory)
+    def load_model_state(self, state: ModelState) -> None:
+        doc = state.doc
+        layout = dict(doc["layout"])
+        n_channels = int(layout["n_channels"])
+        mean = np.asarray(doc["normalization"]["mean"], dtype=np.float64)
+        std = np.asarray(doc["normalization"]["std"], dtype=np.float64)
+        if mean.shape != (n_channels,) or std.shape != (n_channels,):
+            raise BadInputError(f"normalization does not match {n_channels} channels")
+        sigma = doc.get("spike_sigma")
+        torch.manual_seed(self.config.seed)
+        model = self._build_model(n_channels)
+        try:
+            model.load_state_dict(state.tensors, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise BadInputError(f"weights do not fit the model ({first})") from None
+        model.eval()
+        if model.entropy.step != self.config.latent_step:
+            raise BadInputError("entropy tables do not match the latent step")
+        self.model, self.layout, self.mean, self.std = model, layout, mean, std
+        self.spike_sigma = None if sigma is None else np.asarray(sigma, np.float64)
+        self._load_extra(doc)
 
     @classmethod
-    def load(cls, directory: str | Path) -> LearnedRecordingCodec:
-        """Rebuild a trained codec from :meth:`save`'s directory (hashes checked, no pickle)."""
-        from ratecraft.codecs.learned.recording_store import load_codec
+    def migrate_legacy(cls, doc: dict[str, Any], directory: Path) -> ModelState | None:
+        """A ratecraft 0.1 folder: tables were JSON beside the weights, not buffers in them."""
+        old = ckpt.read_safetensors(Path(directory) / "weights.safetensors")
+        if ckpt.tensors_digest(old) != doc.get("weights_sha256"):
+            raise BadInputError("weights.safetensors does not match codec.json")
+        codec = cls(doc["config"])
+        torch.manual_seed(codec.config.seed)
+        model = codec._build_model(int(doc["layout"]["n_channels"]))
+        missing, unexpected = model.load_state_dict(old, strict=False)
+        if unexpected or any("table_buffers" not in k and "step_buffer" not in k for k in missing):
+            raise BadInputError("weights do not fit the model")
+        tables = doc["entropy_tables"]
+        model.entropy.install_tables_doc(tables)
+        tables_sha = hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()
+        state_doc = {
+            k: doc.get(k) for k in ("layout", "normalization", "spike_sigma", "parameters")
+        }
+        state_doc.update({k: v for k, v in doc.items() if k in cls._extra_keys})
+        state_doc["legacy_stream_params"] = {
+            "weights_sha256": doc["weights_sha256"],
+            "tables_sha256": tables_sha,
+        }
+        return ModelState(dict(model.state_dict()), state_doc)
 
-        return load_codec(cls, directory)
+    _extra_keys: ClassVar[tuple[str, ...]] = ()

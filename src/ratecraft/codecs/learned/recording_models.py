@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ratecraft.codecs.learned.hyperprior import EntropyKind, LatentEntropy
+from ratecraft.entropy.latent import EntropyKind, LatentEntropy
 from ratecraft.errors import BadInputError
 
 __all__ = [

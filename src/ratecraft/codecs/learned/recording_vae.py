@@ -9,11 +9,14 @@ variance with the spread of ``mc_samples`` Monte-Carlo dropout passes.
 
 **Error bound.** With ``error_bound`` (stored units; ``Budget(max_error=e)`` sets it) the
 predicted std is calibrated after training on the validation windows (factor ``c``: the
-``calibration_quantile`` of actual max error / predicted max std per channel-window). When
-encoding, a channel-window is flagged if its calibrated predicted error ``c·max σ`` or its
-actual max error exceeds the bound; flagged cells get a residual layer — the error quantized
-with step ``2⌊e⌋+1`` (integer data) or ``2e`` (float), entropy coded with a histogram model
-carried in the stream — so every decoded sample is within the bound.
+``calibration_quantile`` of actual max error / predicted max std per channel-window; it is
+what :meth:`VaeCodec.predicted_error` reports). Every chunk then carries the shared refinement
+layer (:class:`~ratecraft.entropy.refinement.Refinement`): the error quantized with step
+``2⌊e⌋+1`` (integer data) or ``2e`` (float), which is zero — and costs almost nothing — where
+the reconstruction is already within the bound, so every decoded sample is within it.
+
+Payload version 1 (ratecraft 0.1) coded the layer only in flagged channel-windows with a
+histogram model in the stream; such chunks still decode.
 """
 
 from __future__ import annotations
@@ -25,18 +28,12 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from ratecraft.bitstream.ans import (
-    GroupDecoder,
-    SymbolModel,
-    dequantize_counts,
-    encode_groups,
-    fit_model,
-    quantize_counts,
-)
-from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
+from ratecraft.bitstream.ans import GroupDecoder, SymbolModel, dequantize_counts
+from ratecraft.bitstream.sections import array_from, unpack_sections
 from ratecraft.codecs.base import CodecConfig, register_codec
 from ratecraft.codecs.learned.recording_codec import LearnedRecordingCodec, LearnedRecordingConfig
 from ratecraft.codecs.learned.recording_models import RecordingModel, conv_encoder
+from ratecraft.entropy.refinement import Refinement, error_bound_step
 from ratecraft.errors import BadInputError, CorruptStreamError
 
 __all__ = ["VaeCodec", "VaeConfig", "VaeModel"]
@@ -129,8 +126,11 @@ class VaeConfig(LearnedRecordingConfig):
     calibration_quantile: float = Field(default=0.95, gt=0.0, le=1.0)
 
 
-def _zigzag(v: np.ndarray) -> np.ndarray:
-    return np.where(v >= 0, 2 * v, -2 * v - 1)
+def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        x = np.clip(np.rint(x), info.min, info.max)
+    return x.astype(dtype)
 
 
 def _unzigzag(s: np.ndarray) -> np.ndarray:
@@ -143,7 +143,9 @@ class VaeCodec(LearnedRecordingCodec):
 
     config_cls: ClassVar[type[CodecConfig]] = VaeConfig
     config: VaeConfig
+    version = 2  # 2: the error-bound layer is the shared refinement layer
     accepts_max_error = True
+    _extra_keys = ("calibration",)
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -172,12 +174,10 @@ class VaeCodec(LearnedRecordingCodec):
         return self.config.error_bound is not None
 
     def _residual_step(self, dtype: np.dtype) -> float:
-        e = float(self.config.error_bound or 0.0)
-        if dtype.kind in "iu":
-            return float(2 * int(np.floor(e)) + 1)
-        if e <= 0:
-            raise BadInputError("vae: a zero error bound on float data needs a lossless codec")
-        return 2.0 * e
+        try:
+            return error_bound_step(float(self.config.error_bound or 0.0), dtype.kind in "iu")
+        except BadInputError as exc:
+            raise BadInputError(f"vae: {exc}") from None
 
     def _cells(self, a: np.ndarray) -> np.ndarray:
         """Per (window, channel) cell maximum of ``a`` (channels × frames)."""
@@ -213,33 +213,37 @@ class VaeCodec(LearnedRecordingCodec):
         ratio = actual / np.maximum(pred, 1e-9)
         self.calibration = float(max(np.quantile(ratio, self.config.calibration_quantile), 1e-3))
 
-    def _encode_extra(
-        self, block: np.ndarray, recon: np.ndarray, y_hat: Tensor
-    ) -> tuple[bytes, float]:
-        bound = float(self.config.error_bound or 0.0)
-        s = self._residual_step(block.dtype)
-        diff = block.astype(np.float64) - recon.astype(np.float64)
-        flags = (self._cells(np.abs(diff)) > bound) | (
-            self.calibration * self._predicted(y_hat, block.shape[1]) > bound
-        )
-        w = self.config.window
-        cells = [diff[c, i * w : (i + 1) * w] for i, c in zip(*np.nonzero(flags), strict=True)]
-        values = np.rint(np.concatenate(cells) / s).astype(np.int64) if cells else np.zeros(0, int)
-        sym = _zigzag(values)
-        alphabet = int(sym.max()) + 1 if sym.size else 1
-        if alphabet > _MAX_RESIDUAL_ALPHABET:
-            raise BadInputError("vae: residual too large for the error-bound layer")
-        f_model = fit_model(flags.ravel().astype(np.int64), 2)
-        v_model = fit_model(sym, alphabet)
-        head = np.array([alphabet], "<u4").tobytes() + np.array([s], "<f8").tobytes()
-        ans = encode_groups([(flags.ravel().astype(np.int64), f_model), (sym, v_model)])
-        est = f_model.estimated_bits(flags.ravel().astype(np.int64)) + v_model.estimated_bits(sym)
-        codes = [quantize_counts(m.counts).tobytes() for m in (f_model, v_model)]
-        return pack_sections([head, *codes, ans]), est
+    def predicted_error(self, data: Any) -> np.ndarray:
+        """Calibrated predicted max |error| per (window, channel) for a recording, in stored
+        units: the VAE's own estimate of its quality, without coding anything."""
+        self.check_input(data)
+        model = self._need_model()
+        wins = self._windows(data.samples)
+        with torch.no_grad():
+            y_hat = model.entropy.dequantize(model.entropy.quantize(self._analysis(wins)))
+        return self.calibration * self._predicted(y_hat, data.samples.shape[1])
 
-    def _apply_extra(self, extra: memoryview | bytes, recon: np.ndarray) -> np.ndarray:
+    def _encode_extra(self, block: np.ndarray, recon: np.ndarray) -> tuple[bytes, float]:
+        layer = Refinement(self._residual_step(block.dtype))
+        diff = block.astype(np.float64) - recon.astype(np.float64)
+        return layer.compress(layer.quantize(diff))
+
+    def _apply_extra(
+        self, extra: memoryview | bytes, recon: np.ndarray, codec_version: int
+    ) -> np.ndarray:
         if not len(extra):
             return recon
+        if codec_version < 2:
+            return self._apply_flagged(extra, recon)
+        if self.config.error_bound is None:
+            raise CorruptStreamError("vae chunk carries an error-bound layer this model lacks")
+        layer = Refinement(self._residual_step(recon.dtype))
+        rows, frames = recon.shape
+        out = recon.astype(np.float64) + layer.dequantize(layer.decompress(extra, rows, frames))
+        return _to_dtype(out, recon.dtype)
+
+    def _apply_flagged(self, extra: memoryview | bytes, recon: np.ndarray) -> np.ndarray:
+        """The error-bound layer of payload version 1: flagged windows, a histogram model."""
         head, f_codes, v_codes, ans = unpack_sections(extra, expect=4)
         if len(head) != 12:
             raise CorruptStreamError("vae residual layer header is corrupt")
@@ -264,10 +268,7 @@ class VaeCodec(LearnedRecordingCodec):
         for (i, c), n in zip(zip(*np.nonzero(flags), strict=True), lengths, strict=True):
             out[c, i * w : i * w + n] += values[pos : pos + n]
             pos += n
-        if recon.dtype.kind in "iu":
-            info = np.iinfo(recon.dtype)
-            out = np.clip(np.rint(out), info.min, info.max)
-        return out.astype(recon.dtype)
+        return _to_dtype(out, recon.dtype)
 
     def _extra_meta(self) -> dict[str, Any]:
         return {"calibration": self.calibration}

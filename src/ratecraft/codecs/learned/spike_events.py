@@ -72,14 +72,15 @@ class SpikeEventCoder:
     """The spike-event half of :class:`~ratecraft.codecs.learned.spike_lfp.SpikeLfpCodec`.
 
     A mixin: it reads the codec's ``config``, ``fs`` (sample rate), ``state`` (the trained
-    tensors) and ``weights_hash``, and caches the band-passed codebook and noise texture.
+    tensors) and ``state_version`` (bumped whenever the state changes), and caches the
+    band-passed codebook and noise texture.
     """
 
     config: SpikeLfpConfig
     fs: float | None
     state: dict[str, np.ndarray] | None
-    weights_hash: str | None
-    _fbook: tuple[str | None, np.ndarray] | None
+    state_version: int
+    _fbook: tuple[int, np.ndarray] | None
     _texture: np.ndarray | None
 
     def _window(self) -> tuple[int, int]:
@@ -188,9 +189,9 @@ class SpikeEventCoder:
         """Each codeword band-passed as a reader's detector sees it, tails kept; trough offset."""
         assert self.state is not None and self.fs is not None
         pad = round(_TAIL_MS * 1e-3 * self.fs)
-        if self._fbook is None or self._fbook[0] != self.weights_hash:
+        if self._fbook is None or self._fbook[0] != self.state_version:
             wide = np.pad(self.state["codebook"], ((0, 0), (pad, pad)))
-            self._fbook = (self.weights_hash, bandpass(wide, self.fs))
+            self._fbook = (self.state_version, bandpass(wide, self.fs))
         return self._fbook[1], pad + self._window()[0]
 
     def _noise(self, rows: int, n: int, levels: np.ndarray, count: int) -> np.ndarray:

@@ -22,7 +22,9 @@ equals :meth:`reconstruct` bit for bit.
 every chunk gets a byte budget and the encoder searches the layer's step (stored in the chunk)
 on the real payload size; ``fit`` chooses codebook size and mode on an excerpt of the training
 data against real container sizes, and raises the detection threshold only when ``R`` cannot be
-met otherwise. Decoding needs the trained model (``SpikeLfpCodec.load(dir)``).
+met otherwise. The per-chunk budget is ``BlockContext.target_bytes`` and the step chosen for
+each chunk is reported in the encode's block stats. Decoding needs the trained model
+(:meth:`~SpikeLfpCodec.model_state`), which containers name by content hash.
 """
 
 from __future__ import annotations
@@ -36,24 +38,21 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-import torch
 from pydantic import Field, field_validator
 from scipy.signal import firwin, resample_poly
 
-import ratecraft
-from ratecraft.atomic import atomic_write
-from ratecraft.bitstream.container import iter_chunks
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
 from ratecraft.codecs.base import (
+    BlockContext,
     BlockResult,
     Codec,
     CodecConfig,
-    _header_for,
+    ModelState,
     excerpt,
+    header_for,
     register_codec,
 )
 from ratecraft.codecs.budget import Budget
-from ratecraft.codecs.classical.residuals import decode_residuals, encode_residuals
 from ratecraft.codecs.classical.wavelet import (
     WaveletConfig,
     deadzone_dequantize,
@@ -68,6 +67,7 @@ from ratecraft.codecs.learned.spike_lfp_search import (
     search_step,
 )
 from ratecraft.data.types import Data, Recording
+from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
 from ratecraft.errors import BadInputError, CorruptStreamError
 from ratecraft.metrics.spikes import SPIKE_BAND_HZ, spike_band_fits
 from ratecraft.train import checkpoint as ckpt
@@ -132,6 +132,7 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
 
     config_cls = SpikeLfpConfig
     config: SpikeLfpConfig
+    kinds = ("recording",)
     supports_lossy = True
     learned = True
 
@@ -143,13 +144,9 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
             raise BadInputError(f"invalid spike-lfp config: {exc}") from None
         self.state: dict[str, np.ndarray] | None = None
         self.fs: float | None = None
-        self.weights_hash: str | None = None
-        self.fit_report: dict[str, Any] = {}
-        self._targets: list[float] | None = None
-        self.steps_used: list[float] = []  # the step rate control chose per chunk, last encode
-        self._fbook: tuple[str | None, np.ndarray] | None = None
+        self.state_version = 0
+        self._fbook: tuple[int, np.ndarray] | None = None
         self._texture: np.ndarray | None = None
-        self._estimated_bits = 0.0
 
     # ---- geometry -----------------------------------------------------------------------
     def _decimation(self) -> int:
@@ -158,8 +155,12 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
 
     # ---- input checks -------------------------------------------------------------------
     def check_input(self, data: Data) -> None:
+        self._fitted()
         if not isinstance(data, Recording):
             raise BadInputError(f"spike-lfp codes recordings, not {type(data).__name__}")
+        self._check_data(data)
+
+    def _check_data(self, data: Recording) -> None:
         x = data.samples
         if x.dtype.kind == "f" and not np.isfinite(x).all():
             raise BadInputError("spike-lfp: input contains NaN or infinite values")
@@ -199,12 +200,7 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
             hist = self.state[f"hist_{key}"]
             self.state[f"hist_{key}"] = np.bincount(sym, minlength=len(hist))[: len(hist)]
         self._set(codebook_size=len(book))
-        self._rehash()
-
-    def _rehash(self) -> None:
-        assert self.state is not None
-        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.state.items()}
-        self.weights_hash = ckpt.tensors_digest(tensors)
+        self.state_version += 1
 
     def fit(
         self,
@@ -223,9 +219,10 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
         if budget is not None and (budget.lossless or budget.max_error is not None):
             raise BadInputError("spike-lfp is lossy with no error bound: give a ratio or no budget")
         self.state = None
-        self.check_input(data)
-        assert isinstance(data, Recording)
+        if not isinstance(data, Recording):
+            raise BadInputError(f"spike-lfp codes recordings, not {type(data).__name__}")
         self.fs = float(data.sample_rate)
+        self._check_data(data)
         self._texture = None
         x = data.samples.astype(np.float64)
         if budget is None:
@@ -297,33 +294,15 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
         return pywt.waverec(parts, self.config.wavelet, mode="periodization", axis=1)[:, :n]
 
     # ---- chunks -------------------------------------------------------------------------
-    def encode_with_stats(self, data: Data, progress: Any = None) -> tuple[bytes, Any]:
-        self._fitted()
-        self.check_input(data)
-        assert isinstance(data, Recording)
-        self._targets = self._chunk_targets(data)
-        self.steps_used = []
-        try:
-            return super().encode_with_stats(data, progress)
-        finally:
-            self._targets = None
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
+        payload, _, est, step = self._code_chunk(block, ctx.target_bytes, ctx.stream)
+        return BlockResult(payload, est, {"step": step})
 
-    def _chunk_targets(self, data: Recording) -> list[float] | None:
-        """Payload bytes per chunk: raw / R less the container overhead, spread by frames."""
-        if self.budget.ratio is None:
-            return None
-        step = self.chunk_frames(data)
-        n = data.n_samples
-        lengths = [min(step, n - s) for s in range(0, n, step)]
-        head = len(_header_for(self, data, step).model_dump_json()) + 26 + 12 * len(lengths)
-        per_frame = data.samples.dtype.itemsize * data.n_channels / self.budget.ratio
-        return [per_frame * f - head * f / max(n, 1) for f in lengths]
-
-    def encode_block(self, block: np.ndarray) -> BlockResult:
-        payload, _ = self._code_chunk(block)
-        return BlockResult(payload, self._estimated_bits)
-
-    def _code_chunk(self, block: np.ndarray) -> tuple[bytes, np.ndarray]:
+    def _code_chunk(
+        self, block: np.ndarray, target: float | None, stream: dict[str, Any]
+    ) -> tuple[bytes, np.ndarray, float, float]:
+        """(payload, reconstruction, estimated bits, step) of one chunk; ``target``: its byte
+        budget (None: the config's step); ``stream`` carries the last step to the next chunk."""
         assert self.state is not None and self.fs is not None
         x = block.astype(np.float64)
         rows, n = x.shape
@@ -351,21 +330,19 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
             return coded[step][0]
 
         step = float(np.float32(self.config.step))
-        target = None if self._targets is None else self._targets.pop(0)
         if target is not None:
             top = 4.0 * float(max(np.abs(z).max(initial=0), np.abs(x).max(initial=0))) + 1.0
-            start = self.steps_used[-1] if self.steps_used else step
+            start = stream.get("step", step)
             step = search_step(lambda s: fixed + len(layer(s)), target, start, top)
+            stream["step"] = step
         steps = self._steps(step, fine)
         q = deadzone_quantize(z, steps, dz)
         recon = self._layer_recon(deadzone_dequantize(q, steps, dz), m, n) + spikes
-        self.steps_used.append(step)
         head = _HEAD.pack(_HAS_RESIDUAL if self.config.residual else 0, step, len(ev[0]))
         lv = levels.astype("<f2").tobytes()
         payload = pack_sections([head, lv, events, layer(step)])
         side = len(payload) - len(events) - len(layer(step))  # head, levels, section lengths
-        self._estimated_bits = events_bits + coded[step][1] + 8.0 * side
-        return payload, recon
+        return payload, recon, events_bits + coded[step][1] + 8.0 * side, step
 
     def _steps(self, step: float, fine: np.ndarray | None) -> float | np.ndarray:
         if fine is None:
@@ -408,11 +385,15 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
             return self._idwt(coeffs, n)
         return self._lfp_up(self._idwt(coeffs, m), n)
 
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
+        self._fitted()
         st = self.state
         assert st is not None
+        if rows != st["klt"].shape[0] or ctx.sample_rate != self.fs:
+            raise CorruptStreamError("spike-lfp: header shape or rate does not match the model")
+        if dtype.kind not in "iuf":
+            raise CorruptStreamError(f"spike-lfp: cannot decode to {dtype}")
         sec = unpack_sections(payload, expect=4)
         if len(sec[0]) != _HEAD.size:
             raise CorruptStreamError("spike-lfp: bad chunk head")
@@ -442,95 +423,70 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
             raise CorruptStreamError("spike-lfp: decoded values are not finite")
         return to_output(recon, dtype)
 
-    # ---- the trained codec's own decode and reconstruction ------------------------------
+    # ---- reconstruction and the trained state ---------------------------------------------
     def _fitted(self) -> None:
         if self.state is None or self.fs is None:
             raise BadInputError("spike-lfp is not fitted; call fit() or load() first")
 
-    def model_id(self) -> str:
-        """64-bit id of the weights *and* every decoding option: all a container must carry."""
-        keep = self.config.model_dump(mode="json", exclude={"codebook_sizes", "closed_loop"})
-        doc = json.dumps([self.weights_hash, keep, self.fs], sort_keys=True)
-        return hashlib.sha256(doc.encode()).hexdigest()[:16]
-
-    def stream_params(self) -> dict[str, Any]:
-        return {"model": self.model_id()}
-
-    def decode(self, blob: bytes | memoryview) -> Recording:
-        """Decode a container written by this trained codec (the weights hash must match)."""
-        self._fitted()
-        header = self.own_header(blob, "recording")
-        if header.codec_params.get("model") != self.model_id():
-            raise BadInputError("container was written by a different spike-lfp model or config")
-        try:
-            dtype = np.dtype(header.dtype)
-        except TypeError:
-            raise CorruptStreamError(f"unknown dtype {header.dtype!r} in header") from None
-        rows = header.shape[0]
-        assert self.state is not None
-        if rows != self.state["klt"].shape[0] or header.sample_rate != self.fs:
-            raise CorruptStreamError("spike-lfp: header shape or rate does not match the model")
-        if dtype.kind not in "iuf":
-            raise CorruptStreamError(f"spike-lfp: cannot decode to {dtype}")
-        parts = [self.decode_block(p, rows, f, dtype) for f, p in iter_chunks(blob)]
-        block = np.concatenate(parts, axis=1) if parts else np.zeros(header.shape, dtype)
-        return Recording(
-            block, header.sample_rate or 1.0, header.uv_per_step or 1.0, header.channel_names
-        )
-
     def reconstruct(self, data: Recording) -> Recording:
         """What decode(encode(data)) returns, computed without writing a container."""
-        self._fitted()
         self.check_input(data)
-        self._targets = self._chunk_targets(data)
-        step = self.chunk_frames(data)
+        header = header_for(self, data)
+        targets = self._block_targets(header, int(data.samples.nbytes))
+        stream: dict[str, Any] = {}
         x = data.samples
-        parts = [
-            self._code_chunk(np.ascontiguousarray(x[:, s : s + step]))[1]
-            for s in range(0, x.shape[1], step)
-        ]
-        self._targets = None
-        out = to_output(np.concatenate(parts, axis=1), x.dtype)
-        return Recording(out, data.sample_rate, data.uv_per_step, data.channel_names)
+        parts = []
+        for i in range(header.n_chunks):
+            first, n = header.chunk_span(i)
+            block = np.ascontiguousarray(x[:, first : first + n])
+            parts.append(self._code_chunk(block, targets[i], stream)[1])
+        out = to_output(np.concatenate(parts, axis=1), x.dtype) if parts else x.copy()
+        return Recording(
+            out,
+            data.sample_rate,
+            data.uv_per_step,
+            data.channel_names,
+            data.channel_positions,
+            dict(data.meta),
+            data.units,
+        )
 
-    # ---- checkpoints --------------------------------------------------------------------
-    def save(self, directory: str | Path) -> None:
-        """``weights.safetensors`` (codebook, KLT, event tables) + ``codec.json``."""
-        self._fitted()
-        assert self.state is not None
-        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.state.items()}
-        meta = {
-            "codec": self.name,
-            "version": self.version,
-            "package_version": ratecraft.__version__,
-            "config": self.config.model_dump(mode="json"),
-            "budget": self.budget.model_dump(mode="json"),
-            "sample_rate": self.fs,
-            "weights_sha256": self.weights_hash,
-            "fit_report": self.fit_report,
-        }
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "weights.safetensors", ckpt.safetensors_bytes(tensors))
-        atomic_write(out / "codec.json", json.dumps(meta, indent=1).encode())
+    def stream_params(self) -> dict[str, Any]:
+        return {}  # everything the decoder needs is in the model the header names
+
+    def model_state(self) -> ModelState | None:
+        if self.state is None or self.fs is None:
+            return None
+        tensors = {k: np.ascontiguousarray(v) for k, v in self.state.items()}
+        return ModelState(tensors, {"sample_rate": self.fs})
+
+    def load_model_state(self, state: ModelState) -> None:
+        if set(state.tensors) != _STATE_KEYS:
+            raise BadInputError("weights.safetensors does not hold a spike-lfp model")
+        fs = float(state.doc["sample_rate"])
+        if not (math.isfinite(fs) and fs > 0):
+            raise BadInputError("spike-lfp model has no valid sample rate")
+        self.state = {k: np.asarray(v) for k, v in state.tensors.items()}
+        self.fs = fs
+        self.state_version += 1
+        self._texture = None
 
     @classmethod
-    def load(cls, directory: str | Path) -> SpikeLfpCodec:
-        path = Path(directory)
-        try:
-            meta = json.loads((path / "codec.json").read_text(encoding="utf-8"))
-            codec = cls(meta["config"])
-            codec.budget = Budget.model_validate(meta["budget"])
-            codec.fs = float(meta["sample_rate"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise BadInputError(f"{path}: cannot read the spike-lfp model ({exc})") from None
-        weights = ckpt.read_safetensors(path / "weights.safetensors")
-        need = {"codebook", "comp", "klt", "hist_channel", "hist_shape", "hist_gain", "hist_bucket"}
-        if set(weights) != need:
-            raise BadInputError(f"{path}: weights.safetensors does not hold a spike-lfp model")
-        codec.state = {k: v.numpy() for k, v in weights.items()}
-        codec._rehash()
-        if codec.weights_hash != meta.get("weights_sha256"):
-            raise BadInputError(f"{path}: weights.safetensors does not match codec.json")
-        codec.fit_report = dict(meta.get("fit_report", {}))
-        return codec
+    def migrate_legacy(cls, doc: dict[str, Any], directory: Path) -> ModelState | None:
+        """A ratecraft 0.1 folder; its containers carried a 64-bit model id in the header."""
+        import torch
+
+        tensors = ckpt.read_safetensors(Path(directory) / "weights.safetensors")
+        digest = ckpt.tensors_digest(tensors)
+        if set(tensors) != _STATE_KEYS or digest != doc.get("weights_sha256"):
+            raise BadInputError("weights.safetensors does not match codec.json")
+        config = cls(doc["config"]).config
+        keep = config.model_dump(mode="json", exclude={"codebook_sizes", "closed_loop"})
+        fs = float(doc["sample_rate"])
+        model_id = json.dumps([digest, keep, fs], sort_keys=True)
+        legacy = {"model": hashlib.sha256(model_id.encode()).hexdigest()[:16]}
+        arrays = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in tensors.items()}
+        return ModelState(arrays, {"sample_rate": fs, "legacy_stream_params": legacy})
+
+
+_STATE_KEYS = {"codebook", "comp", "klt", "hist_channel", "hist_shape", "hist_gain", "hist_bucket"}

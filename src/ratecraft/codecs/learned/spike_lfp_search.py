@@ -117,7 +117,7 @@ def _try(
         "codebook_size": codec.config.codebook_size,
         "residual": residual,
         "spike_step_scale": scale,
-        "step": float(np.median(codec.steps_used)),
+        "step": float(np.median([b["step"] for b in stats.blocks])),
         "ratio": stats.ratio,
         "spike_f1": m["spike_f1"],
         "spike_window_sndr_db": sw if math.isfinite(sw) else 0.0,

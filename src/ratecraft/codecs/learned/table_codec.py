@@ -7,26 +7,26 @@ per sample. ``decode_block`` inverts it in original units: inverse normalization
 NaN/inf cells put back, dropped constant/duplicate columns rebuilt from the cleaning report
 (features dropped for being mostly missing come back as NaN: they were never coded).
 
-**Finding the model at decode time.** A learned container cannot be decoded from its header
-alone: it needs the trained weights. The header stores the codec name and the SHA-256 of the
-weights; decode with the trained codec, ``LearnedTableCodec.load(model_dir).decode(blob)`` (or
-the codec returned by ``fit``). A weights mismatch is a clear :class:`BadInputError`, and the
-generic ``ratecraft.codecs.decode(blob)`` refuses with a message saying how to decode.
+**Finding the model at decode time.** A container names its trained model by content hash
+(weights, integer tables, cleaning, normalization, grouping and config); decode it with
+``decode(path, model=...)`` like any other codec's. A different model is refused in one line.
 
 **Rate control.** ``Budget(ratio=R)`` becomes a bit budget per sample,
-``8·raw_bytes_per_sample/R`` minus the container's fixed overhead spread over the fitted table's
-samples; each subclass turns it into widths and bits through :func:`ratecraft.allocation.allocate`
-(see their docstrings) and the trainer steers the model's estimated rate towards it. The real
-container is then measured, because a model's rate saturates (a small network cannot use
-8 bits per feature however large λ grows) and a model may also overspend:
+``8·raw_bytes_per_sample/R`` minus the container's own overhead
+(:func:`~ratecraft.bitstream.container.overhead_bytes`) spread over the fitted table's
+samples; each subclass turns it into widths and bits through
+:func:`ratecraft.allocation.allocate` (see their docstrings) and the trainer steers the model's
+estimated rate towards it. The real container is then measured, because a model's rate
+saturates (a small network cannot use 8 bits per feature however large λ grows) and a model
+may also overspend:
 
 - a model that overspends (real ratio below ``R·(1 − 5%)``) is retrained with a proportionally
   smaller bit target, at most :data:`_RETRAINS` times;
-- budget the model leaves unused goes to a **refinement layer**: the normalized residual
-  ``z − ẑ`` quantized with one uniform step for every feature (equal distortion per component,
-  what reverse water-filling gives at high rate) and coded with the scale-context ANS coder of
-  the classical codecs. The step is the finest whose real container still meets ``R``, searched
-  on an excerpt and then checked on the whole table, as ``quant`` searches its step.
+- budget the model leaves unused goes to the shared **refinement layer**
+  (:class:`~ratecraft.entropy.refinement.Refinement`): the normalized residual ``z − ẑ``
+  quantized with one uniform step for every feature (equal distortion per component, what
+  reverse water-filling gives at high rate). The step is the finest whose real container still
+  meets ``R``, found by the one rate control (:func:`~ratecraft.codecs.ratecontrol.fit_ratio`).
 
 Without a budget the config's ``latent_dims``/``bits`` and ``compression_level`` are used (and
 ``residual_step`` when set). ``Budget(lossless=True)`` and ``Budget(max_error=…)`` are refused:
@@ -36,7 +36,6 @@ with and without the refinement layer, is kept in ``fit_report``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from abc import abstractmethod
@@ -48,26 +47,25 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-import ratecraft
 from ratecraft.allocation import Allocation, AllocationConfig, GroupStats
-from ratecraft.atomic import atomic_write
-from ratecraft.bitstream.container import iter_chunks
+from ratecraft.bitstream.container import overhead_bytes
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
 from ratecraft.codecs.base import (
+    BlockContext,
     BlockResult,
     Codec,
     CodecConfig,
-    _header_for,
-    codec_class,
-    excerpt,
+    ModelState,
+    header_for,
 )
 from ratecraft.codecs.budget import Budget
-from ratecraft.codecs.classical.residuals import decode_residuals, encode_residuals
+from ratecraft.codecs.ratecontrol import Knob, fit_ratio
 from ratecraft.data.clean import CleaningConfig, CleaningReport, MissingCells, apply_cleaning
 from ratecraft.data.clean import clean_table as _clean
 from ratecraft.data.grouping import GroupLayout, group_table
 from ratecraft.data.normalize import NormalizeConfig, Normalizer
 from ratecraft.data.types import Data, FeatureTable
+from ratecraft.entropy.refinement import Refinement
 from ratecraft.errors import BadInputError, CorruptStreamError
 from ratecraft.train import checkpoint as ckpt
 from ratecraft.train.trainer import TrainConfig, Trainer, TrainResult
@@ -78,7 +76,6 @@ log = logging.getLogger(__name__)
 _MAX_MISSING = 1 << 28
 _RETRAINS = 2  # retrains with a smaller bit target when a model overspends its budget
 _RATIO_TOLERANCE = 0.05
-_PROBE_VALUES = 1 << 18  # the refinement step is searched on an excerpt this size
 _RESIDUAL_BLOCK = 64  # samples per scale bucket of the refinement layer
 _MIN_STEP = 1e-6  # finest refinement step (normalized units)
 
@@ -124,8 +121,10 @@ class LearnedTableCodec(Codec):
     config_cls: ClassVar[type[CodecConfig]] = LearnedTableConfig
     config: LearnedTableConfig
     version: ClassVar[int] = 2  # 2: a fourth payload section, the refinement layer
+    kinds = ("table",)
     supports_lossy = True
     learned = True
+    tensor_framework = "pt"
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -135,9 +134,7 @@ class LearnedTableCodec(Codec):
         self.stats: list[GroupStats] | None = None
         self.allocation: Allocation | None = None
         self.model: nn.Module | None = None
-        self.weights_hash: str | None = None
         self.train_result: TrainResult | None = None
-        self.fit_report: dict[str, Any] = {}
 
     # ---- subclass hooks ------------------------------------------------------------------
     @abstractmethod
@@ -226,9 +223,9 @@ class LearnedTableCodec(Codec):
             "ratio": stats.ratio,
             "model_ratio": model_ratio,
             "residual_step": self.config.residual_step,
-            "bits_per_sample": 8.0 * stats.container_bytes / data.n_samples,
-            "estimated_bits_per_sample": (stats.estimated_bits or 0.0) / data.n_samples,
-            "target_bits_per_sample": bits,
+            "bits_per_sample": stats.bits_per_sample,
+            "estimated_bits_per_sample": stats.estimated_bits_per_sample,
+            "target_bits_per_sample": None if bits is None else bits / data.n_features,
             "parameters": self.parameter_count(),
             **self.train_result.summary(),
         }
@@ -258,7 +255,6 @@ class LearnedTableCodec(Codec):
         )
         self.model.eval()
         self._finalize(z)
-        self.weights_hash = ckpt.tensors_digest(self.model.state_dict())
 
     def _fit_ratio(
         self,
@@ -299,31 +295,19 @@ class LearnedTableCodec(Codec):
         return self.encode_with_stats(data)[1].ratio
 
     def _search_residual_step(self, data: FeatureTable, target: float) -> float:
-        """Finest refinement step whose real container meets ``target`` (log bisection on an
-        excerpt, then coarsened on the whole table until it meets it)."""
-        probe = excerpt(data, _PROBE_VALUES)
-        assert isinstance(probe, FeatureTable)
-        z, _ = self._z_of(probe.values)
+        """Finest refinement step whose real container meets ``target`` (:func:`fit_ratio`),
+        started from the model's own residual scale."""
+        z, _ = self._z_of(data.values)
         rms = float(np.sqrt(np.mean((z - self._forward_z(z)) ** 2))) or 1.0
-        hi = 8.0 * rms  # coarse: about the model's own ratio
-        lo = hi
-        while self._real_ratio(probe, lo) >= target:
-            lo /= 4.0
-            if lo < _MIN_STEP:
-                return _MIN_STEP
-        for _ in range(20):
-            mid = math.sqrt(lo * hi)
-            if self._real_ratio(probe, mid) >= target:
-                hi = mid
-            else:
-                lo = mid
-            if hi / lo < 1.005:
-                break
-        step = hi
-        if probe is not data:
-            while self._real_ratio(data, step) < target:
-                step *= 1.02
-        return step
+        return fit_ratio(
+            self,
+            data,
+            target,
+            lambda s: self._set(residual_step=s),
+            Knob(_MIN_STEP, 1e6 * rms),
+            start=8.0 * rms,
+            what=f"{self.name} refinement",
+        )
 
     def _check_group_weights(self, layout: GroupLayout) -> None:
         gw = self.config.group_weights or {}
@@ -339,14 +323,15 @@ class LearnedTableCodec(Codec):
         return w
 
     def _budget_bits(self, data: FeatureTable, budget: Budget) -> float:
-        """Bits per sample for the model from ``Budget(ratio=R)`` after container overhead."""
+        """Bits per sample (table row) for the model from ``Budget(ratio=R)``, after the
+        container's overhead and the payload's missing-cell records."""
         assert budget.ratio is not None and self.report is not None
         n = data.n_samples
         raw_bits = 8.0 * data.values.dtype.itemsize * data.n_features
-        self.weights_hash = "0" * 64
-        header = len(_header_for(self, data, self.chunk_frames(data)).model_dump_json())
-        chunks = -(-n // self.chunk_frames(data))
-        overhead = 8 * (header + 22 + chunks * 40 + 5 * self.report.missing.count)
+        header = header_for(self, data).model_copy(update={"model_sha256": "0" * 64})
+        missing = 9 * self.report.missing.count  # u64 position + u8 kind per NaN/inf cell
+        sections = 20 * header.n_chunks  # four section lengths and a count per chunk
+        overhead = 8 * (overhead_bytes(header) + missing + sections)
         bits = raw_bits / budget.ratio - overhead / n
         if bits <= 0:
             raise BadInputError(
@@ -375,22 +360,21 @@ class LearnedTableCodec(Codec):
             full = np.clip(np.rint(np.nan_to_num(full)), info.min, info.max)
         return full.astype(dtype)
 
-    def _residual_ints(self, z: np.ndarray, z_hat: np.ndarray) -> np.ndarray | None:
-        """The refinement layer's integers for ``z`` given the model's ``z_hat`` (None: off)."""
-        step = self.config.residual_step
-        return None if step is None else np.rint((z - z_hat) / step).astype(np.int64)
-
     def _refined(self, z_hat: np.ndarray, q: np.ndarray | None) -> np.ndarray:
-        step = self.config.residual_step
-        return z_hat if q is None or step is None else z_hat + q.astype(np.float64) * step
+        layer = self._refinement()
+        return z_hat if q is None or layer is None else z_hat + layer.dequantize(q)
 
-    def encode_block(self, block: np.ndarray) -> BlockResult:
+    def _refinement(self) -> Refinement | None:
+        step = self.config.residual_step
+        return None if step is None else Refinement(step, _RESIDUAL_BLOCK)
+
+    def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         z, missing = self._z_of(block.T)
         codes, est = self._encode_z(z)
-        q = self._residual_ints(z, self._forward_z(z)) if self.config.residual_step else None
+        layer = self._refinement()
         residual = b""
-        if q is not None:
-            residual, res_bits = encode_residuals(q.T, _RESIDUAL_BLOCK)
+        if layer is not None:
+            residual, res_bits = layer.compress(layer.quantize(z - self._forward_z(z)).T)
             est += res_bits
         width = missing.shape[1]
         flat = np.asarray(missing.rows, np.int64) * width + np.asarray(missing.cols, np.int64)
@@ -399,9 +383,8 @@ class LearnedTableCodec(Codec):
         payload = pack_sections([codes, flat.tobytes(), kinds.tobytes(), residual])
         return BlockResult(payload, est)
 
-    def decode_block(
-        self, payload: memoryview, rows: int, frames: int, dtype: np.dtype
-    ) -> np.ndarray:
+    def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         report, _ = self._fitted()
         if rows != report.n_features_in:
             raise CorruptStreamError(f"stream has {rows} features, model {report.n_features_in}")
@@ -422,8 +405,9 @@ class LearnedTableCodec(Codec):
         )
         z_hat = self._decode_z(codes, frames)
         q = None
-        if self.config.residual_step is not None:
-            q = decode_residuals(residual, width, frames, _RESIDUAL_BLOCK).T
+        layer = self._refinement()
+        if layer is not None:
+            q = layer.decompress(residual, width, frames).T
         elif len(residual):
             raise CorruptStreamError("stream has a refinement layer this model does not use")
         return self._to_original(self._refined(z_hat, q), missing, np.dtype(dtype)).T
@@ -433,109 +417,84 @@ class LearnedTableCodec(Codec):
         self.check_input(data)
         z, missing = self._z_of(data.values)
         z_hat = self._forward_z(z)
-        z_hat = self._refined(z_hat, self._residual_ints(z, z_hat))
+        layer = self._refinement()
+        z_hat = self._refined(z_hat, None if layer is None else layer.quantize(z - z_hat))
         values = self._to_original(z_hat, missing, data.values.dtype)
-        return FeatureTable(values, list(data.feature_names or []), data.families)
+        return FeatureTable(values, list(data.feature_names or []), data.families, dict(data.meta))
 
-    # ---- containers ----------------------------------------------------------------------
+    # ---- the trained state ---------------------------------------------------------------
     def stream_params(self) -> dict[str, Any]:
-        return {"weights_sha256": self.weights_hash, "residual_step": self.config.residual_step}
+        return {}  # everything the decoder needs is in the model the header names
 
-    def decode(self, blob: bytes | memoryview) -> FeatureTable:
-        """Decode a container written by this trained codec (weights hash must match)."""
-        self._fitted()
-        header = self.own_header(blob, "table")
-        if header.codec_params.get("weights_sha256") != self.weights_hash:
-            raise BadInputError(
-                f"container was written by a different trained {self.name} model "
-                "(weights hash mismatch); load the model it was encoded with"
-            )
-        if header.codec_params.get("residual_step") != self.config.residual_step:
-            raise BadInputError(
-                f"container was written with refinement step "
-                f"{header.codec_params.get('residual_step')}, this model uses "
-                f"{self.config.residual_step}; load the model it was encoded with"
-            )
-        dtype = np.dtype(header.dtype)
-        rows = header.shape[0]
-        parts = [self.decode_block(p, rows, f, dtype) for f, p in iter_chunks(blob)]
-        block = np.concatenate(parts, axis=1) if parts else np.zeros(header.shape, dtype)
-        return FeatureTable(block.T.copy(), header.feature_names, header.families)
-
-    # ---- checkpoints ---------------------------------------------------------------------
     def parameter_count(self) -> int:
         from ratecraft.codecs.learned.blocks import parameter_count
 
         return parameter_count(self.model) if self.model is not None else 0
 
-    def save(self, directory: str | Path) -> None:
-        """``weights.safetensors`` + ``codec.json`` (everything needed to decode and diagnose)."""
-        report, normalizer = self._fitted()
-        assert self.model is not None and self.layout is not None and self.allocation is not None
-        report_doc = report.model_dump(mode="json")
-        report_doc["missing"] = {"shape": [0, len(report.kept)]}  # training holes: not needed
-        meta = {
-            "codec": self.name,
-            "version": self.version,
-            "package_version": ratecraft.__version__,
-            "config": self.config.model_dump(mode="json"),
-            "budget": None if self.budget.lossless else self.budget.model_dump(mode="json"),
-            "feature_names": report.feature_names_in,
-            "dropped_features": report.reasons(),
+    def model_state(self) -> ModelState | None:
+        if self.report is None or self.normalizer is None or self.model is None:
+            return None
+        assert self.layout is not None and self.allocation is not None
+        report_doc = self.report.model_dump(mode="json")
+        report_doc["missing"] = {"shape": [0, len(self.report.kept)]}  # training holes: unneeded
+        doc = {
+            "feature_names": self.report.feature_names_in,
+            "dropped_features": self.report.reasons(),
             "cleaning": report_doc,
-            "normalization": normalizer.model_dump(mode="json"),
+            "normalization": self.normalizer.model_dump(mode="json"),
             "groups": self.layout.model_dump(mode="json"),
             "group_stats": [s.model_dump(mode="json") for s in self.stats or []],
             "allocation": self.allocation.model_dump(mode="json"),
-            "weights_sha256": self.weights_hash,
             "parameters": self.parameter_count(),
-            "fit_report": self.fit_report,
             **self._extra_meta(),
         }
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "weights.safetensors", ckpt.safetensors_bytes(self.model.state_dict()))
-        atomic_write(out / "codec.json", json.dumps(meta, indent=1).encode())
+        return ModelState(dict(self.model.state_dict()), doc)
+
+    def load_model_state(self, state: ModelState) -> None:
+        doc = state.doc
+        self.report = CleaningReport.model_validate(doc["cleaning"])
+        self.normalizer = Normalizer.model_validate(doc["normalization"])
+        self.layout = GroupLayout.model_validate(doc["groups"])
+        self.stats = [GroupStats.model_validate(s) for s in doc.get("group_stats", [])]
+        self.allocation = Allocation.model_validate(doc["allocation"])
+        torch.manual_seed(self.config.seed)
+        model = self._build_model()
+        try:
+            model.load_state_dict(state.tensors, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise BadInputError(f"weights do not fit the model ({first})") from None
+        model.eval()
+        self.model = model
+        self._load_extra(doc)
 
     @classmethod
-    def load(cls, directory: str | Path) -> LearnedTableCodec:
-        """Rebuild a trained codec from :meth:`save`'s directory (weights hash checked)."""
-        meta = _read_json(Path(directory) / "codec.json")
-        name = str(meta.get("codec"))
-        target = codec_class(name) if cls is LearnedTableCodec else cls
-        if not issubclass(target, LearnedTableCodec) or target.name != name:
-            raise BadInputError(f"{directory}: holds codec {name!r}, not {cls.__name__}")
-        if int(meta.get("version", 0)) > target.version:
-            raise BadInputError(f"{directory}: {name} version {meta['version']} is too new")
-        codec = target(meta["config"])
-        codec.report = CleaningReport.model_validate(meta["cleaning"])
-        codec.normalizer = Normalizer.model_validate(meta["normalization"])
-        codec.layout = GroupLayout.model_validate(meta["groups"])
-        codec.stats = [GroupStats.model_validate(s) for s in meta.get("group_stats", [])]
-        codec.allocation = Allocation.model_validate(meta["allocation"])
-        if meta.get("budget"):
-            codec.budget = Budget.model_validate(meta["budget"])
-        codec.fit_report = dict(meta.get("fit_report", {}))
+    def migrate_legacy(cls, doc: dict[str, Any], directory: Path) -> ModelState | None:
+        """A ratecraft 0.1 folder: coding tables were JSON beside the weights."""
+        old = ckpt.read_safetensors(Path(directory) / "weights.safetensors")
+        if ckpt.tensors_digest(old) != doc.get("weights_sha256"):
+            raise BadInputError("weights.safetensors does not match codec.json")
+        codec = cls(doc["config"])
+        codec.report = CleaningReport.model_validate(doc["cleaning"])
+        codec.normalizer = Normalizer.model_validate(doc["normalization"])
+        codec.layout = GroupLayout.model_validate(doc["groups"])
+        codec.stats = [GroupStats.model_validate(s) for s in doc.get("group_stats", [])]
+        codec.allocation = Allocation.model_validate(doc["allocation"])
         torch.manual_seed(codec.config.seed)
         codec.model = codec._build_model()
-        weights = ckpt.read_safetensors(Path(directory) / "weights.safetensors")
-        try:
-            codec.model.load_state_dict(weights, strict=True)
-        except RuntimeError as exc:
-            raise BadInputError(f"{directory}: weights do not fit the model ({exc})") from None
+        missing, unexpected = codec.model.load_state_dict(old, strict=False)
+        if unexpected or any("table_buffers" not in k for k in missing):
+            raise BadInputError("weights do not fit the model")
         codec.model.eval()
-        codec.weights_hash = ckpt.tensors_digest(codec.model.state_dict())
-        if codec.weights_hash != meta.get("weights_sha256"):
-            raise BadInputError(f"{directory}: weights.safetensors does not match codec.json")
-        codec._load_extra(meta)
-        return codec
+        codec._install_legacy_tables(doc)
+        state = codec.model_state()
+        assert state is not None
+        state.doc["legacy_stream_params"] = {
+            "weights_sha256": doc["weights_sha256"],
+            "residual_step": codec.config.residual_step,
+        }
+        return state
 
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BadInputError(f"{path}: cannot read codec description ({exc})") from None
-    if not isinstance(doc, dict):
-        raise BadInputError(f"{path}: codec description is not a JSON object")
-    return doc
+    @abstractmethod
+    def _install_legacy_tables(self, doc: dict[str, Any]) -> None:
+        """Put the JSON coding tables of a ratecraft 0.1 folder into the model's buffers."""

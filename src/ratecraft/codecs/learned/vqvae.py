@@ -33,16 +33,11 @@ from ratecraft.allocation import (
     allocate,
     parse_compression_ratios,
 )
-from ratecraft.bitstream.ans import (
-    GroupDecoder,
-    SymbolModel,
-    dequantize_counts,
-    encode_groups,
-    quantize_counts,
-)
 from ratecraft.codecs.base import register_codec
 from ratecraft.codecs.learned.blocks import MLP, family_encoder
 from ratecraft.codecs.learned.table_codec import LearnedTableCodec, LearnedTableConfig
+from ratecraft.entropy.categorical import CategoricalTokens
+from ratecraft.entropy.tables import TokenTables
 from ratecraft.errors import BadInputError
 
 __all__ = ["HierarchicalVQ", "VQVAECodec", "VQVAEConfig", "fsq_levels"]
@@ -145,6 +140,7 @@ class HierarchicalVQ(nn.Module):
             _Category(len(cols), dim, sizes, temporal, cfg)
             for _, cols, dim, sizes, temporal in categories
         )
+        self.token_model = CategoricalTokens()  # the tokens' integer tables (buffers)
 
     def train_terms(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         out, aux = torch.zeros_like(x), x.new_zeros(())
@@ -191,10 +187,6 @@ class VQVAECodec(LearnedTableCodec):
     config_cls: ClassVar[type[VQVAEConfig]] = VQVAEConfig  # type: ignore[assignment]
     config: VQVAEConfig
     model: HierarchicalVQ | None
-
-    def __init__(self, config: Any = None, **overrides: Any) -> None:
-        super().__init__(config, **overrides)
-        self.token_codes: list[list[list[int]]] | None = None  # category → level → count codes
 
     def _plan(self, stats: list[GroupStats], bits: float | None) -> Allocation:
         cfg = self.config
@@ -250,35 +242,29 @@ class VQVAECodec(LearnedTableCodec):
         return dict(zip(self.model.names, self._tokens_z(z), strict=True))
 
     def _finalize(self, z: np.ndarray) -> None:
-        sizes = list(self.codebook_sizes().values())
-        codes = []
-        for tok, ks in zip(self._tokens_z(z), sizes, strict=True):
-            per_level = []
-            for level, k in enumerate(ks):
-                hist = np.bincount(tok[:, level], minlength=k) + 1  # every code codable
-                per_level.append(quantize_counts(hist).tolist())
-            codes.append(per_level)
-        self.token_codes = codes
+        assert self.model is not None
+        streams, sizes = [], []
+        for tok, ks in zip(self._tokens_z(z), self.codebook_sizes().values(), strict=True):
+            streams += [tok[:, level] for level in range(len(ks))]
+            sizes += list(ks)
+        self.model.token_model.update(streams, sizes)
 
-    def _models(self) -> list[list[SymbolModel]]:
-        if self.token_codes is None:
+    def _token_model(self) -> CategoricalTokens:
+        if self.model is None:
             raise BadInputError("vqvae has no token tables; fit or load it first")
-        return [
-            [SymbolModel(dequantize_counts(np.asarray(c))) for c in per_level]
-            for per_level in self.token_codes
-        ]
+        return self.model.token_model
 
     def _encode_z(self, z: np.ndarray) -> tuple[bytes, float]:
-        groups = []
-        for tok, models in zip(self._tokens_z(z), self._models(), strict=True):
-            groups += [(tok[:, i], m) for i, m in enumerate(models)]
-        est = sum(m.estimated_bits(s) for s, m in groups)
-        return encode_groups(groups), float(est)
+        streams = [tok[:, i] for tok in self._tokens_z(z) for i in range(tok.shape[1])]
+        return self._token_model().compress(streams)
 
     def _decode_z(self, payload: memoryview, n: int) -> np.ndarray:
         assert self.model is not None
-        dec = GroupDecoder(payload)
-        tokens = [np.stack([dec.take(n, m) for m in models], axis=1) for models in self._models()]
+        flat = self._token_model().decompress(payload, n)
+        tokens, pos = [], 0
+        for ks in self.codebook_sizes().values():
+            tokens.append(np.stack(flat[pos : pos + len(ks)], axis=1))
+            pos += len(ks)
         return self.model.decode_tokens(tokens).numpy().astype(np.float64)
 
     def _forward_z(self, z: np.ndarray) -> np.ndarray:
@@ -287,12 +273,16 @@ class VQVAECodec(LearnedTableCodec):
         return self.model.decode_tokens(tokens).numpy().astype(np.float64)
 
     def _extra_meta(self) -> dict[str, Any]:
-        return {"codebook_sizes": self.codebook_sizes(), "token_tables": self.token_codes}
+        return {"codebook_sizes": self.codebook_sizes()}
 
     def _load_extra(self, meta: dict[str, Any]) -> None:
-        tables = meta.get("token_tables")
-        sizes = list(self.codebook_sizes().values())
-        if not isinstance(tables, list) or [[len(c) for c in t] for t in tables] != sizes:
+        sizes = [k for ks in self.codebook_sizes().values() for k in ks]
+        if self._token_model().tables.sizes != sizes:
             raise BadInputError("vqvae token tables do not match the codebook sizes")
-        self.token_codes = tables
-        self._models()
+
+    def _install_legacy_tables(self, doc: dict[str, Any]) -> None:
+        tables = doc.get("token_tables")
+        if not isinstance(tables, list):
+            raise BadInputError("vqvae token tables are missing")
+        self._token_model().install(TokenTables([c for per in tables for c in per]))
+        self._load_extra(doc)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ratecraft.cli import _console, _guarded, _kv_table, _print_json, app
+from ratecraft.cli.app import app, console, guarded, kv_table, print_json
 from ratecraft.errors import BadInputError
 
 
@@ -60,7 +60,7 @@ def _live(total: int, names: list[str]) -> Iterator[Any]:
 
     progress = Progress(TextColumn("autopilot"), BarColumn(), MofNCompleteColumn())
     task = progress.add_task("trials", total=total)
-    with Live(Group(progress), console=_console(stderr=True), refresh_per_second=4) as live:
+    with Live(Group(progress), console=console(stderr=True), refresh_per_second=4) as live:
 
         def update(record: dict[str, Any], front: list[dict[str, Any]], hv: float) -> None:
             progress.update(task, completed=record["trial"] + 1)
@@ -71,7 +71,7 @@ def _live(total: int, names: list[str]) -> Iterator[Any]:
 
 
 @app.command("autopilot")
-@_guarded
+@guarded
 def autopilot_cmd(
     target: Annotated[
         str | None,
@@ -173,7 +173,7 @@ def autopilot_cmd(
         rows = [(k, str(v)) for k, v in spec.items() if v is not None]
         rows.append(("objectives", ", ".join(info["objectives"])))
         rows.append(("methods", ", ".join(info["space"]["methods"])))
-        _kv_table("inferred", rows)
+        kv_table("inferred", rows)
 
     with _live(total[0], names) as update:
         summary, paths = run_autopilot(
@@ -194,7 +194,7 @@ def autopilot_cmd(
         **{k: v for k, v in paths.items() if k != "artifacts"},
     }
     if as_json:
-        _print_json(doc)
+        print_json(doc)
         return
-    _console().print(_front_table(summary.front, names, "Pareto front"))
-    _kv_table(f"autopilot -> {run_dir}", [(k, str(v)) for k, v in doc.items()])
+    console().print(_front_table(summary.front, names, "Pareto front"))
+    kv_table(f"autopilot -> {run_dir}", [(k, str(v)) for k, v in doc.items()])

@@ -1,7 +1,8 @@
-"""``ratecraft fit`` and ``ratecraft diagnose``: train a learned codec, then inspect it.
+"""``ratecraft fit`` and ``ratecraft diagnose``: fit a codec to data and save it, then inspect it.
 
 ``fit`` trains table codecs and recording codecs (``conv-ae``, ``lstm-ae``, ``transformer``,
-``spatial``, ``vae``) alike; ``--resume`` continues an interrupted fit.
+``spatial``, ``vae``, ``spike-lfp``) alike, and fits any other codec's rate control (``quant``
+at a ratio keeps its step); ``--resume`` continues an interrupted training.
 
 Registered on the main Typer app (see :mod:`ratecraft.cli`), with the same one-line errors and
 exit codes. A model folder holds ``weights.safetensors`` and ``codec.json``; it is written into a
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ratecraft.cli import _guarded, _kv_table, _print_json, _spinner, app, codec_needs_model
+from ratecraft.cli.app import app, guarded, kv_table, print_json, spinner
 from ratecraft.errors import BadInputError
 
 
@@ -51,7 +52,7 @@ def _publish_folder(staged: Path, target: Path) -> None:
 
 
 @app.command("fit")
-@_guarded
+@guarded
 def fit_cmd(
     data_file: Annotated[
         Path, typer.Argument(help="Training data: a table (.csv, .npz, .h5) or a recording.")
@@ -75,7 +76,8 @@ def fit_cmd(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Train a learned codec on a data file and save it (safetensors + codec.json).
+    """Fit a codec to a data file (training it when it learns) and save it (codec.json, plus
+    weights.safetensors for a trained one); `encode --model` then uses it.
 
     Training checkpoints go to a hidden folder beside the model (``.NAME.train``), so an
     interrupted fit continues with ``--resume``; it is removed once the model is written (the
@@ -85,8 +87,6 @@ def fit_cmd(
     from ratecraft import api
     from ratecraft.codecs import Budget, get_codec
 
-    if not codec_needs_model(codec):
-        raise BadInputError(f"{codec} is not learned; use `ratecraft encode --codec {codec}`")
     options = _read_config(config)
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
@@ -98,7 +98,7 @@ def fit_cmd(
         shutil.rmtree(train_dir)
     data = api.load(data_file, kind=kind, fs=fs)
     budget = Budget(ratio=ratio) if ratio is not None else None
-    with _spinner(f"training {codec}"):
+    with spinner(f"training {codec}"):
         fitted = get_codec(codec, options).fit(data, budget, train_dir=train_dir, resume=resume)
     staged = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=folder))
     try:
@@ -112,12 +112,12 @@ def fit_cmd(
         if staged.exists():
             shutil.rmtree(staged)
     shutil.rmtree(train_dir, ignore_errors=True)
-    report: dict[str, Any] = dict(getattr(fitted, "fit_report", {}) or {})
+    report: dict[str, Any] = dict(fitted.fit_report)
     doc = {"codec": codec, "model": str(output), **report}
     if as_json:
-        _print_json(doc)
+        print_json(doc)
         return
-    _kv_table(f"trained {codec} -> {output}", [(k, _short(v)) for k, v in doc.items()])
+    kv_table(f"trained {codec} -> {output}", [(k, _short(v)) for k, v in doc.items()])
 
 
 def _short(value: Any) -> str:
@@ -126,7 +126,7 @@ def _short(value: Any) -> str:
 
 
 @app.command("diagnose")
-@_guarded
+@guarded
 def diagnose_cmd(
     data_file: Annotated[Path, typer.Argument(help="Table to diagnose the model on.")],
     model: Annotated[Path, typer.Option(help="Model folder from `ratecraft fit`.")],

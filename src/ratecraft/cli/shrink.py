@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ratecraft.cli import _guarded, _kv_table, _print_json, app
+from ratecraft.cli.app import app, guarded, kv_table, print_json
 from ratecraft.errors import BadInputError
 
 
@@ -71,7 +71,7 @@ def _source(model_dir: Path) -> tuple[Any, dict[str, Any], Any, Any]:
 
 
 @app.command("shrink")
-@_guarded
+@guarded
 def shrink_cmd(
     model: Annotated[Path, typer.Argument(help="Shrink artifact or trained codec folder.")],
     recipe: Annotated[Path, typer.Option(help="Recipe file (.yaml or .json).")],
@@ -113,9 +113,9 @@ def shrink_cmd(
         "artifact_bytes": artifact_bytes(output),
     }
     if as_json:
-        _print_json(doc)
+        print_json(doc)
         return
-    _kv_table(f"shrunk {model} -> {output}", [(k, str(v)) for k, v in doc.items()])
+    kv_table(f"shrunk {model} -> {output}", [(k, str(v)) for k, v in doc.items()])
 
 
 class _StepBar:
@@ -132,10 +132,10 @@ class _StepBar:
             return None
         from rich.progress import BarColumn, Progress, TextColumn
 
-        from ratecraft.cli import _console
+        from ratecraft.cli.app import console
 
         self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), console=_console(stderr=True),
+            TextColumn("{task.description}"), BarColumn(), console=console(stderr=True),
             transient=True,
         )  # fmt: skip
         self.bar.__enter__()

@@ -1,10 +1,12 @@
-"""Entropy bottleneck: likelihoods train, integer tables code exactly, escapes are lossless."""
+"""Entropy bottleneck: likelihoods train, integer tables code exactly, escapes are lossless,
+and the tables travel in the state dict."""
 
 import numpy as np
 import pytest
 import torch
 
-from ratecraft.codecs.learned.entropy import EntropyBottleneck, EntropyTables
+from ratecraft.entropy.factorized import EntropyBottleneck
+from ratecraft.entropy.tables import CountTables
 from ratecraft.errors import BadInputError, CorruptStreamError
 
 
@@ -31,7 +33,7 @@ def test_round_trip_with_escapes_is_exact():
     blob, est = eb.compress(ints)
     assert est > 64
     assert np.array_equal(eb.decompress(blob, 200), ints)
-    again = EntropyTables.from_json(tables.to_json())
+    again = CountTables.from_json(tables.to_json())
     assert np.array_equal(again.decompress(blob, 200), ints)
 
 
@@ -47,3 +49,27 @@ def test_corrupt_and_bad_inputs_fail_cleanly():
         eb.compress(np.zeros((5, 2)))
     with pytest.raises(BadInputError):
         EntropyBottleneck(0)
+
+
+def test_tables_travel_in_the_state_dict_and_resize_on_load():
+    torch.manual_seed(2)
+    eb = EntropyBottleneck(3).eval()
+    eb.update(step=0.5, max_support=256)
+    ints = np.rint(np.random.default_rng(3).normal(0, 8, (64, 3))).astype(np.int64)
+    blob, est = eb.compress(ints)
+    fresh = EntropyBottleneck(3)
+    assert fresh.table_buffers.empty
+    fresh.load_state_dict(eb.state_dict(), strict=True)
+    assert np.array_equal(fresh.decompress(blob, 64), ints)
+    assert fresh.estimated_bits(ints) == pytest.approx(est)
+
+
+def test_a_coarser_step_gives_fewer_bytes():
+    torch.manual_seed(4)
+    eb = EntropyBottleneck(2).eval()
+    y = torch.randn(500, 2) * 6
+    sizes = []
+    for step in (0.5, 1.0, 4.0):
+        eb.update(step=step)
+        sizes.append(len(eb.compress(eb.quantize(y, step).to(torch.int64).numpy())[0]))
+    assert sizes[0] > sizes[1] > sizes[2]

@@ -12,11 +12,11 @@ from typing import Annotated
 
 import typer
 
-from ratecraft.cli import _guarded, _kv_table, _print_json, _spinner, app
+from ratecraft.cli.app import app, guarded, kv_table, print_json, spinner
 
 
 @app.command("export")
-@_guarded
+@guarded
 def export_cmd(
     model: Annotated[Path, typer.Option(help="A trained model folder (from `ratecraft fit`).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
@@ -32,11 +32,11 @@ def export_cmd(
 
     from ratecraft.export import export_encoder
 
-    with _spinner(f"exporting {model} to {format}"):
+    with spinner(f"exporting {model} to {format}"):
         report = export_encoder(model, format, output, batch=batch, tolerance=tolerance)
     doc = asdict(report)
     if as_json:
-        _print_json(doc)
+        print_json(doc)
         return
     rows = [(k, str(v)) for k, v in doc.items() if v is not None]
-    _kv_table(f"exported {report.codec} encoder -> {output}", rows)
+    kv_table(f"exported {report.codec} encoder -> {output}", rows)

@@ -1,0 +1,263 @@
+"""``ratecraft info``, ``synth``, ``encode`` and ``decode``: data files and containers."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ratecraft.cli.app import (
+    app,
+    check_output,
+    chunk_bar,
+    fmt,
+    guarded,
+    kv_table,
+    log,
+    print_json,
+    print_written,
+    size_text,
+    spinner,
+)
+from ratecraft.errors import BadInputError
+
+
+@app.command("info")
+@guarded
+def info_cmd(
+    file: Annotated[Path, typer.Argument(help="A data file (.npz, .wav, .h5, ...) or an .rcz.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    fs: Annotated[
+        float | None, typer.Option(help="Sample rate (Hz) for files without one.")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset inside an HDF5/NWB file.")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Read a 2-D array as 'recording' or 'table'.")
+    ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Read every chunk of an .rcz and check its checksum (the default).",
+        ),
+    ] = True,
+) -> None:
+    """Describe a data file, or an .rcz container (codec, shape, metadata, real ratio); a
+    container's chunks are verified unless --no-verify says not to (and the output says so)."""
+    from ratecraft import api
+
+    doc = api.info(file, fs=fs, dataset=dataset, kind=kind, verify=verify)
+    if as_json:
+        print_json(doc)
+        return
+    rows: list[tuple[str, str]] = []
+    for key, value in doc.items():
+        if value is None or key == "file":
+            continue
+        if key == "shape":
+            value = " × ".join(str(v) for v in value)
+        elif key == "ratio" or key == "bits_per_sample":
+            value = f"{value:.3f}"
+        elif key in ("file_bytes", "raw_bytes"):
+            value = size_text(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value, sort_keys=True)
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        rows.append((key.replace("_", " "), str(value)))
+    kv_table(str(file), rows)
+
+
+class SynthKind(StrEnum):
+    recording = "recording"
+    table = "table"
+
+
+@app.command("synth")
+@guarded
+def synth_cmd(
+    kind: Annotated[SynthKind, typer.Argument(help="What to simulate.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write (.npz, .wav, ...).")
+    ],
+    seed: Annotated[int, typer.Option(help="Random seed; a seed gives identical data.")] = 0,
+    channels: Annotated[int | None, typer.Option(help="Recording: electrodes (16).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Recording: seconds (2).")] = None,
+    fs: Annotated[float | None, typer.Option(help="Recording: sample rate in Hz (30000).")] = None,
+    sparse_grid: Annotated[
+        bool,
+        typer.Option("--sparse-grid", help="Recording: 10-bit implant codes on a sparse grid."),
+    ] = False,
+    samples: Annotated[int | None, typer.Option(help="Table: rows (2000).")] = None,
+) -> None:
+    """Write a seeded synthetic recording (with spikes and LFP) or feature table."""
+    from ratecraft.data.io import write_data
+    from ratecraft.data.synthetic import simulate_recording, simulate_table
+
+    check_output(output)
+    data: Any
+    if kind is SynthKind.recording:
+        if samples is not None:
+            raise BadInputError("--samples applies to tables; use --duration and --fs")
+        options: dict[str, Any] = {"seed": seed, "sparse_grid": sparse_grid}
+        for name, value in (
+            ("n_channels", channels),
+            ("duration_s", duration),
+            ("sample_rate", fs),
+        ):
+            if value is not None:
+                options[name] = value
+        data, _ = simulate_recording(**options)
+    else:
+        given = [
+            flag
+            for flag, value in (
+                ("--channels", channels),
+                ("--duration", duration),
+                ("--fs", fs),
+                ("--sparse-grid", sparse_grid or None),
+            )
+            if value is not None
+        ]
+        if given:
+            raise BadInputError(f"{', '.join(given)} apply to recordings; use --samples")
+        data = simulate_table(seed=seed, **({"n_samples": samples} if samples else {}))
+    write_data(data, output)
+    print_written(output, data)
+
+
+@app.command("encode")
+@guarded
+def encode_cmd(
+    input: Annotated[Path, typer.Argument(help="Data file to compress.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Container to write (.rcz).")],
+    codec: Annotated[
+        str | None, typer.Option(help="Codec name (default: predictive; quant when lossy).")
+    ] = None,
+    lossless: Annotated[bool, typer.Option("--lossless", help="Bit-exact (the default).")] = False,
+    ratio: Annotated[
+        float | None, typer.Option(help="Lossy: target raw/compressed ratio (> 1).")
+    ] = None,
+    max_error: Annotated[
+        float | None, typer.Option(help="Lossy: maximum absolute error, in stored units.")
+    ] = None,
+    fs: Annotated[
+        float | None, typer.Option(help="Sample rate (Hz) for files without one.")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset inside an HDF5/NWB file.")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Read a 2-D array as 'recording' or 'table'.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    model: Annotated[
+        Path | None, typer.Option(help="A trained model folder (from `ratecraft fit`).")
+    ] = None,
+    save_model: Annotated[
+        Path | None,
+        typer.Option(help="Keep the model a codec trains here (its files need it to decode)."),
+    ] = None,
+) -> None:
+    """Compress a data file into an .rcz container (written atomically)."""
+    from ratecraft import api
+
+    if model is not None:
+        if codec or lossless or ratio is not None or max_error is not None:
+            raise BadInputError("--model carries its codec and budget; drop the other options")
+        if save_model is not None:
+            raise BadInputError("--save-model keeps a model trained here; --model is one already")
+        fitted = api.load_codec(model)
+        name, setting = fitted.name, f"model {model}"
+    else:
+        budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
+        name = codec or api.default_codec(budget)
+        api.check_codec(name, budget)
+        setting = budget.describe()
+    check_output(output, input)
+    if output.suffix.lower() != api.CONTAINER_SUFFIX:
+        log.warning("%s: containers are usually named *.rcz", output)
+    data = api.load(input, fs=fs, dataset=dataset, kind=kind)
+    if model is None:
+        with spinner(f"fitting {name} ({setting})"):
+            fitted = api.fit(data, codec=name, budget=budget)
+        if fitted.model_sha256() is not None and save_model is None:
+            raise BadInputError(
+                f"{name} trained a model that its file needs to decode: pass --save-model DIR "
+                "to keep it (or train it first with `ratecraft fit`, then --model)"
+            )
+    with chunk_bar("encoding") as progress:
+        stats = api.encode_file(data, output, fitted, progress=progress)
+    if save_model is not None:
+        fitted.save(save_model)
+    doc = {
+        "input": str(input),
+        "output": str(output),
+        "codec": name,
+        "setting": setting,
+        "model_sha256": fitted.model_sha256(),
+        "raw_bytes": stats.raw_bytes,
+        "container_bytes": stats.container_bytes,
+        "n_samples": stats.n_samples,
+        "ratio": stats.ratio,
+        "bits_per_sample": stats.bits_per_sample,
+        "est_bits_per_sample": stats.estimated_bits_per_sample,
+        "seconds": stats.seconds,
+        "samples_per_s": stats.n_samples / max(stats.seconds, 1e-9),
+    }
+    if as_json:
+        print_json(doc)
+        return
+    rows = [
+        ("codec", f"{name} ({setting})"),
+        ("raw", size_text(stats.raw_bytes)),
+        ("container", size_text(stats.container_bytes)),
+        ("ratio", f"{stats.ratio:.3f}"),
+        (
+            "bits/sample",
+            f"{stats.bits_per_sample:.3f} actual, {fmt(stats.estimated_bits_per_sample)} estimated",
+        ),
+        ("time", f"{stats.seconds:.3f} s ({doc['samples_per_s']:,.0f} samples/s)"),
+    ]
+    if save_model is not None:
+        rows.append(("model", f"{save_model} (sha256 {str(doc['model_sha256'])[:16]}…)"))
+    kv_table(f"wrote {output}", rows)
+
+
+@app.command("decode")
+@guarded
+def decode_cmd(
+    input: Annotated[Path, typer.Argument(help="An .rcz container.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write; format from the extension.")
+    ],
+    dataset: Annotated[
+        str | None, typer.Option(help="Dataset or series name to create in HDF5/NWB.")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="The trained model folder the file names, if it names one.")
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="First frame to decode: seconds ('10s', '250ms') or a frame number."),
+    ] = None,
+    stop: Annotated[
+        str | None, typer.Option(help="End of the range (exclusive), as --start.")
+    ] = None,
+) -> None:
+    """Decode an .rcz container (or a time range of it) and write the data; every chunk read
+    is checked first."""
+    from ratecraft import api
+    from ratecraft.data.io import WRITERS, write_data
+
+    check_output(output, input)
+    if output.suffix.lower() not in WRITERS:
+        raise BadInputError(
+            f"{output}: cannot write {output.suffix or 'files without an extension'!r}; "
+            f"supported: {', '.join(WRITERS)}"
+        )
+    with chunk_bar("decoding") as progress:
+        data = api.decode(input, model=model, start=start, stop=stop, progress=progress)
+    write_data(data, output, dataset=dataset)
+    print_written(output, data)

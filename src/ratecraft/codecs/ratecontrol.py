@@ -1,0 +1,183 @@
+"""The one rate control: a codec's knob searched against real container bytes.
+
+Every lossy codec meets ``Budget(ratio=R)`` the same way: a knob (a quantization step, an error
+bound) whose coarser values give fewer bytes is searched for the **finest value whose real
+container meets R** — bytes measured by encoding for real, headers included, never estimated.
+
+- :func:`search` is the search itself on any size function: bracket by doubling/halving (or the
+  secant of log size against log knob once two sizes are known), then bisect in log space, until
+  the size fills at least ``fill`` of the budget or the bracket closes. Integer knobs bisect on
+  integers.
+- :func:`fit_ratio` runs it on a central excerpt of the data (:data:`PROBE_SAMPLES` values) and
+  then on the whole data from where the excerpt landed, so a long recording costs a few whole
+  encodes.
+- A codec that controls its rate chunk by chunk runs :func:`search` on each chunk's payload
+  against ``BlockContext.target_bytes``: the whole budget less the container's own overhead
+  (:func:`ratecraft.bitstream.container.overhead_bytes`), spread by frames. No codec hard-codes
+  header sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ratecraft.errors import BadInputError
+
+if TYPE_CHECKING:
+    from ratecraft.codecs.base import Codec
+    from ratecraft.data.types import Data
+
+__all__ = ["PROBE_SAMPLES", "Knob", "fit_ratio", "search"]
+
+PROBE_SAMPLES = 1 << 19  # the excerpt a search runs on before the whole data
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A knob's range; coarser (larger) values must give fewer bytes (about monotonically)."""
+
+    lo: float
+    hi: float
+    integer: bool = False
+
+    def clip(self, value: float) -> float:
+        v = min(max(value, self.lo), self.hi)
+        return float(math.ceil(v)) if self.integer else v
+
+
+class Unreachable(BadInputError):
+    """Even the coarsest knob value overspends the budget."""
+
+
+def search(
+    size_at: Callable[[float], float],
+    target: float,
+    knob: Knob,
+    *,
+    start: float | None = None,
+    fill: float = 0.98,
+    max_evals: int = 32,
+    what: str = "rate control",
+) -> float:
+    """The finest knob whose ``size_at`` is ≤ ``target`` (bytes), found when its size is at
+    least ``fill · target`` or no finer knob fits; :class:`Unreachable` when none fits.
+
+    ``size_at`` must encode for real. Sizes already measured are reused, so a caller may pass
+    a cached function or not.
+    """
+    seen: dict[float, float] = {}
+
+    def f(s: float) -> float:
+        if s not in seen:
+            seen[s] = float(size_at(s))
+        return seen[s]
+
+    fits = math.inf  # finest knob known to fit
+    over = -math.inf  # coarsest knob known to overspend
+    s = knob.clip(start if start is not None else math.sqrt(knob.lo * knob.hi))
+    for _ in range(max_evals):
+        b = f(s)
+        if b <= target:
+            fits = min(fits, s)
+            if b >= fill * target or s <= knob.lo:
+                return s
+        else:
+            over = max(over, s)
+            if s >= knob.hi:
+                break
+        if _closed(over, fits, knob):
+            return fits
+        nxt = _next(seen, target, fill, over, fits, knob, s, b)
+        if nxt in seen:
+            break
+        s = nxt
+    if fits < math.inf:
+        return fits
+    best = min(seen.values())
+    raise Unreachable(
+        f"{what}: cannot reach the target on this data (smallest {best:.0f} bytes for a budget "
+        f"of {target:.0f})"
+    )
+
+
+def _closed(over: float, fits: float, knob: Knob) -> bool:
+    if not (over > -math.inf and fits < math.inf):
+        return False
+    return fits - over <= 1 if knob.integer else fits / over < 1.0005
+
+
+def _next(
+    seen: dict[float, float],
+    target: float,
+    fill: float,
+    over: float,
+    fits: float,
+    knob: Knob,
+    s: float,
+    b: float,
+) -> float:
+    """The next knob: secant in log–log space through the two sizes nearest the goal, kept
+    inside the bracket (else bisection); doubling/halving before there is a bracket."""
+    goal = 0.5 * (1.0 + fill) * target
+    bracket = over > -math.inf and fits < math.inf
+    near = sorted(seen.items(), key=lambda p: abs(math.log(max(p[1], 1.0) / goal)))[:2]
+    guess = None
+    if len(near) == 2 and near[0][0] != near[1][0] and near[0][1] != near[1][1]:
+        (s1, b1), (s2, b2) = near
+        if s1 > 0 and s2 > 0 and b1 > 0 and b2 > 0:
+            slope = math.log(b1 / b2) / math.log(s1 / s2)
+            if slope < -0.05:
+                guess = s1 * math.exp(math.log(goal / b1) / slope)
+    if guess is None:
+        guess = s * 2.0 if b > target else s / 2.0
+    if bracket and not over < guess < fits:
+        guess = math.sqrt(over * fits) if over > 0 else 0.5 * (over + fits)
+    if knob.integer:
+        g = math.floor(guess) if guess < s else math.ceil(guess)
+        if bracket:
+            g = min(max(g, int(over) + 1), int(fits) - 1) if fits - over > 1 else int(fits)
+        guess = float(g)
+    elif not bracket:  # a bounded growth before there is a bracket keeps a bad secant honest
+        guess = min(max(guess, s / 16.0), s * 16.0)
+    return knob.clip(guess)
+
+
+def fit_ratio(
+    codec: Codec,
+    data: Data,
+    ratio: float,
+    set_knob: Callable[[float], None],
+    knob: Knob,
+    *,
+    start: float | None = None,
+    fill: float = 0.98,
+    what: str | None = None,
+) -> float:
+    """Set ``codec``'s knob to the finest value whose real container of ``data`` meets
+    ``ratio``: searched on an excerpt, then on the whole data. Returns the knob."""
+    from ratecraft.codecs.base import as_block, excerpt
+
+    label = what or codec.name
+
+    def size_on(part: Data) -> Callable[[float], float]:
+        def size(s: float) -> float:
+            set_knob(s)
+            return codec.encode_with_stats(part)[1].container_bytes
+
+        return size
+
+    def target_of(part: Data) -> float:
+        return as_block(part).nbytes / ratio
+
+    probe = excerpt(data, PROBE_SAMPLES)
+    try:
+        s = search(size_on(probe), target_of(probe), knob, start=start, fill=fill, what=label)
+        if probe is not data:
+            s = search(size_on(data), target_of(data), knob, start=s, fill=fill, what=label)
+    except Unreachable:
+        raise BadInputError(f"{label}: cannot reach ratio {ratio:g} on this data") from None
+    set_knob(s)
+    return s

@@ -1,0 +1,110 @@
+"""Write the golden `.rcz` files of today's container format into ``tests/golden/v<N>``.
+
+Run once per new format version (``.venv/bin/python tests/golden/make_golden.py``), commit the
+folder, and never regenerate it: ``tests/bitstream/test_golden.py`` then proves that later code
+still decodes these files. One file per registered codec, from small seeded inputs; trained
+codecs are fitted for a few epochs and their model folders saved beside the files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ratecraft.bitstream.container import FORMAT_VERSION
+from ratecraft.codecs import Budget, available_codecs, decode, get_codec
+from ratecraft.data.synthetic import simulate_recording, simulate_table
+from ratecraft.data.types import Recording
+
+TINY_RECORDING = {
+    "train": {"epochs": 4, "batch_size": 8},
+    "max_windows": 64,
+    "hidden": 8,
+    "encoder_hidden": 4,
+    "stages": 2,
+}
+TINY_TABLE = {"train": {"epochs": 1, "batch_size": 64}, "hidden": 8, "latent_dims": 4}
+
+
+def main(out: Path) -> None:
+    if out.exists():
+        sys.exit(f"{out} exists: golden files are written once and never regenerated")
+    out.mkdir(parents=True)
+    rec, _ = simulate_recording(n_channels=4, duration_s=0.2, sample_rate=30000.0, seed=3)
+    rec.meta = {"session": "golden", "note": "kept through every codec"}
+    rec_f = Recording(
+        rec.samples.astype(np.float32) * 0.195,
+        rec.sample_rate,
+        1.0,
+        rec.channel_names,
+        rec.channel_positions,
+        dict(rec.meta),
+    )
+    tab = simulate_table(n_samples=128, seed=3)
+    np.savez_compressed(
+        out / "inputs.npz", recording=rec.samples, recording_float=rec_f.samples, table=tab.values
+    )
+    plan = {
+        "predictive": (rec, None, {}),
+        "flac": (rec, None, {}),
+        "zstd": (rec, None, {}),
+        "lzma": (rec, None, {}),
+        "quant": (rec, Budget(ratio=8), {}),
+        "wavelet": (rec, Budget(ratio=8), {}),
+        "pca": (rec, Budget(ratio=8), {}),
+        "sz3": (rec_f, Budget(max_error=1.0), {}),
+        "spike-lfp": (rec, Budget(ratio=20), {}),
+        "conv-ae": (rec, Budget(ratio=4), TINY_RECORDING),
+        "lstm-ae": (rec, Budget(ratio=4), TINY_RECORDING),
+        "transformer": (rec, Budget(ratio=4), TINY_RECORDING),
+        "spatial": (rec, Budget(ratio=4), TINY_RECORDING),
+        "vae": (rec, Budget(max_error=30), TINY_RECORDING),
+        "vqvae": (tab, Budget(ratio=8), TINY_TABLE),
+        "adaptive-bottleneck": (tab, Budget(ratio=8), TINY_TABLE),
+        "grouped-vae": (tab, Budget(ratio=8), TINY_TABLE),
+    }
+    missing = set(available_codecs()) - set(plan)
+    if missing:
+        sys.exit(f"no golden plan for {sorted(missing)}")
+    manifest = {}
+    for name, (data, budget, cfg) in plan.items():
+        codec = get_codec(name, cfg).fit(data, budget)
+        blob = codec.encode(data)
+        trained = codec.model_sha256() is not None
+        if trained:
+            codec.save(out / f"{name}.model")
+        back = decode(blob, codec if trained else None)
+        arr = back.samples if isinstance(back, Recording) else back.values
+        (out / f"{name}.rcz").write_bytes(blob)
+        lossless = budget is None
+        if lossless:
+            assert np.array_equal(arr, data.samples if isinstance(data, Recording) else data.values)
+        else:
+            np.savez_compressed(out / f"{name}.expected.npz", decoded=arr)
+        manifest[name] = {
+            "input": "recording" if isinstance(data, Recording) else "table",
+            "budget": None if budget is None else budget.describe(),
+            "bytes": len(blob),
+            "model": f"{name}.model" if trained else None,
+            "expected": "inputs.npz:recording" if lossless else f"{name}.expected.npz:decoded",
+        }
+    blob = get_codec("zstd").encode(tab)
+    (out / "zstd-table.rcz").write_bytes(blob)
+    assert np.array_equal(decode(blob).values, tab.values, equal_nan=True)
+    manifest["zstd-table"] = {
+        "input": "table",
+        "budget": None,
+        "bytes": len(blob),
+        "model": None,
+        "expected": "inputs.npz:table",
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    shutil.copy(Path(__file__), out / "make_golden.py.txt")
+
+
+if __name__ == "__main__":
+    main(Path(__file__).resolve().parent / f"v{FORMAT_VERSION}")
