@@ -9,7 +9,6 @@ codecs are fitted for a few epochs and their model folders saved beside the file
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -103,7 +102,6 @@ def main(out: Path) -> None:
         "expected": "inputs.npz:table",
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    shutil.copy(Path(__file__), out / "make_golden.py.txt")
 
 
 if __name__ == "__main__":
