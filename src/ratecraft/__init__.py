@@ -1,3 +1,3 @@
 """ratecraft: learned compression with honest, adaptive rate control."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
