@@ -3,15 +3,19 @@ builders and autopilot proposers.
 
 A :class:`Registry` maps names to objects (usually classes). Built-in entries are *declared* by
 import path (``"ratecraft.codecs.classical.quant:QuantCodec"``) and imported only when first
-asked for, so listing names or running one classical codec never imports torch. Entries from
-outside ratecraft register with the decorator :meth:`Registry.register`. An entry whose module
-needs an optional extra names it: asking for it without the extra installed raises
-:class:`~ratecraft.errors.MissingExtraError` (``pip install "ratecraft[llm]"``).
+asked for, so listing names or running one classical codec never imports torch. A registry may
+also have *provider* modules, which register several entries with the decorator
+:meth:`Registry.register` when imported (the shrink steps of one module); they are imported
+the first time a name is missing or the names are listed. An entry or provider that needs an
+optional extra names it: asking for it without the extra installed raises
+:class:`~ratecraft.errors.MissingExtraError` (``pip install "ratecraft[llm]"``), and listing
+leaves it out.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -21,6 +25,8 @@ from ratecraft.errors import BadInputError, MissingExtraError
 __all__ = ["Entry", "Registry"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class Registry(Generic[T]):
         self._error = error
         self._declared: dict[str, Entry] = {}
         self._loaded: dict[str, T] = {}
+        self._providers: dict[str, str | None] = {}  # module → extra it needs
+        self._provided = False
 
     # ---- filling ---------------------------------------------------------------------------
     def declare(self, name: str, target: str, *, extra: str | None = None, **meta: Any) -> None:
@@ -56,13 +64,30 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is declared twice ({old.target}, {target})")
         self._declared[name] = Entry(name, target, extra, dict(meta))
 
+    def provide(self, module: str, *, extra: str | None = None) -> None:
+        """A module that registers entries when imported (imported when first needed)."""
+        self._providers[module] = extra
+        self._provided = False
+
+    def _load_providers(self) -> None:
+        if self._provided:
+            return
+        for module, extra in self._providers.items():
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if extra is None:
+                    raise
+                log.info("%ss of %s need the %s extra (%s)", self.kind, module, extra, exc)
+        self._provided = True
+
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: register ``obj`` under ``name`` (a class gets ``name`` as its ``name``)."""
 
         def deco(obj: T) -> T:
             old = self._loaded.get(name)
             if old is not None and old is not obj:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
+                raise ValueError(f"{self.kind} {name!r} is already registered")
             if isinstance(obj, type):
                 obj.name = name  # type: ignore[attr-defined]
             self._loaded[name] = obj
@@ -72,11 +97,15 @@ class Registry(Generic[T]):
 
     # ---- reading ---------------------------------------------------------------------------
     def names(self) -> list[str]:
-        """Every declared or registered name, sorted; imports nothing."""
+        """Every declared or registered name, sorted (imports only provider modules)."""
+        self._load_providers()
         return sorted(set(self._declared) | set(self._loaded))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._declared or name in self._loaded
+        if name in self._declared or name in self._loaded:
+            return True
+        self._load_providers()
+        return name in self._loaded
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -91,6 +120,9 @@ class Registry(Generic[T]):
             return self._loaded[name]
         entry = self._declared.get(name)
         if entry is None:
+            self._load_providers()
+            if name in self._loaded:
+                return self._loaded[name]
             known = ", ".join(self.names()) or "none"
             raise self._error(f"unknown {self.kind} {name!r}; available: {known}")
         obj = self._import(entry)

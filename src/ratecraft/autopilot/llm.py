@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from ratecraft.autopilot.proposers import Context, LLMSettings, TPEProposer
+from ratecraft.autopilot.proposers import Context, LLMSettings, Proposer, TPEProposer
 from ratecraft.autopilot.space import Strategy
 from ratecraft.errors import BadInputError
 
@@ -58,6 +58,12 @@ class LLMProposer(TPEProposer):
     """Chat-model proposals, validated against the space; TPE when the answer is rejected."""
 
     name = "llm"
+
+    @classmethod
+    def build(cls, seed: int, startup: int, llm: LLMSettings | None, **kw: Any) -> Proposer:
+        if llm is None:
+            raise BadInputError("the llm proposer needs --llm-url (an OpenAI-compatible server)")
+        return cls(llm, seed=seed, startup=startup)
 
     def __init__(self, settings: LLMSettings, seed: int = 0, startup: int = 4) -> None:
         super().__init__(seed=seed, startup=startup)

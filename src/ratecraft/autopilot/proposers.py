@@ -19,10 +19,22 @@ import numpy as np
 
 from ratecraft.autopilot.space import SearchSpace, Strategy
 from ratecraft.errors import BadInputError
+from ratecraft.plugins import Registry
 
 log = logging.getLogger(__name__)
 
-PROPOSERS = ("tpe", "nsga2", "gp", "bandit", "random", "grid", "llm")
+PROPOSER_REGISTRY: Registry[type[Proposer]] = Registry("proposer")
+for _name, _target in (
+    ("tpe", "TPEProposer"),
+    ("nsga2", "NSGA2Proposer"),
+    ("gp", "GPProposer"),
+    ("bandit", "BanditProposer"),
+    ("random", "RandomProposer"),
+    ("grid", "GridProposer"),
+):
+    PROPOSER_REGISTRY.declare(_name, f"ratecraft.autopilot.proposers:{_target}")
+PROPOSER_REGISTRY.declare("llm", "ratecraft.autopilot.llm:LLMProposer")
+PROPOSERS = tuple(PROPOSER_REGISTRY.names())
 DEFAULT_PROPOSER = "tpe"
 
 
@@ -44,6 +56,13 @@ class Proposer:
     """
 
     name = "base"
+    default_mutation: float = 0.25  # mutation rate when the caller names none
+
+    @classmethod
+    def build(cls, seed: int, startup: int, llm: LLMSettings | None, **kw: Any) -> Proposer:
+        """An instance for a run (``llm``: the chat server settings, for proposers that ask)."""
+        kw.setdefault("mutation_rate", cls.default_mutation)
+        return cls(seed, startup=startup, **kw)
 
     def __init__(self, seed: int = 0, mutation_rate: float = 0.0, startup: int = 6) -> None:
         self.seed = seed
@@ -93,6 +112,7 @@ class TPEProposer(Proposer):
 
 class NSGA2Proposer(Proposer):
     name = "nsga2"
+    default_mutation = 0.0
 
     def sampler(self, n_objectives: int) -> Any:
         import optuna
@@ -118,12 +138,14 @@ class GPProposer(Proposer):
 
 class RandomProposer(Proposer):
     name = "random"
+    default_mutation = 0.0
 
 
 class GridProposer(Proposer):
     """The space's grid (``points`` values per numeric axis) in a seeded random order."""
 
     name = "grid"
+    default_mutation = 0.0
 
     def __init__(self, seed: int = 0, points: int = 3, **kw: Any) -> None:
         super().__init__(seed=seed, **kw)
@@ -236,24 +258,4 @@ def make_proposer(
 ) -> Proposer:
     """The proposer called ``name`` with startup trials and mutation sized to ``budget``."""
     startup = kw.pop("startup", max(4, min(10, budget // 5)))
-    if name == "tpe":
-        return TPEProposer(seed, mutation_rate=kw.pop("mutation_rate", 0.25), startup=startup)
-    if name == "nsga2":
-        return NSGA2Proposer(seed, mutation_rate=kw.pop("mutation_rate", 0.0), startup=startup)
-    if name == "gp":
-        return GPProposer(seed, mutation_rate=kw.pop("mutation_rate", 0.25), startup=startup)
-    if name == "bandit":
-        return BanditProposer(
-            seed, mutation_rate=kw.pop("mutation_rate", 0.25), startup=startup, **kw
-        )
-    if name == "random":
-        return RandomProposer(seed, startup=startup)
-    if name == "grid":
-        return GridProposer(seed, startup=startup, **kw)
-    if name == "llm":
-        from ratecraft.autopilot.llm import LLMProposer
-
-        if llm is None:
-            raise BadInputError("the llm proposer needs --llm-url (an OpenAI-compatible server)")
-        return LLMProposer(llm, seed=seed, startup=startup)
-    raise BadInputError(f"unknown proposer {name!r}; choose from {', '.join(PROPOSERS)}")
+    return PROPOSER_REGISTRY.get(name).build(seed, startup, llm, **kw)

@@ -19,9 +19,7 @@ and dtype. Saving and loading go through :mod:`ratecraft.codecs.store` for every
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 import os
 import time
@@ -41,12 +39,42 @@ from ratecraft.bitstream.container import (
     ContainerWriter,
     overhead_bytes,
 )
+from ratecraft.codecs import store
 from ratecraft.codecs.budget import LOSSLESS, Budget
+from ratecraft.codecs.registry import (
+    CODECS,
+    available_codecs,
+    codec_class,
+    default_codecs,
+    get_codec,
+    register_codec,
+)
+from ratecraft.codecs.state import ModelState, sha256_json, tensors_sha256
 from ratecraft.config import validated
 from ratecraft.data.types import Data, FeatureTable, Recording
-from ratecraft.errors import BadInputError, CorruptStreamError, UnknownCodecError
+from ratecraft.errors import BadInputError, CorruptStreamError
 from ratecraft.jsonsafe import json_safe
-from ratecraft.plugins import Registry
+
+__all__ = [
+    "CODECS",
+    "BlockContext",
+    "BlockResult",
+    "Codec",
+    "CodecConfig",
+    "EncodeStats",
+    "ModelState",
+    "as_block",
+    "available_codecs",
+    "codec_class",
+    "decode",
+    "decode_file",
+    "default_codecs",
+    "excerpt",
+    "get_codec",
+    "header_for",
+    "register_codec",
+    "slice_frames",
+]
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +156,6 @@ class EncodeStats:
         return self.estimated_bits / max(self.n_samples, 1)
 
 
-@dataclass
-class ModelState:
-    """A trained codec's state beyond its config: tensors (→ safetensors) and a JSON document."""
-
-    tensors: dict[str, Any]
-    doc: dict[str, Any]
-
-
 def as_block(data: Data) -> np.ndarray:
     """The 2-D rows × frames view codecs work on (a table's features become rows)."""
     return data.samples if isinstance(data, Recording) else data.values.T
@@ -215,30 +235,6 @@ def slice_frames(data: Data, start: int, stop: int) -> Data:
         families=data.families,
         meta=dict(data.meta),
     )
-
-
-def _sha256_json(doc: Any) -> str:
-    text = json.dumps(json_safe(doc), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def tensors_sha256(tensors: dict[str, Any]) -> str:
-    """SHA-256 over names, dtypes, shapes and bytes of tensors (NumPy or torch), sorted by name."""
-    h = hashlib.sha256()
-    for k in sorted(tensors):
-        t = tensors[k]
-        if not isinstance(t, np.ndarray):  # a torch tensor
-            import torch
-
-            t = t.detach().cpu().contiguous()
-            dtype, shape = str(t.dtype).removeprefix("torch."), tuple(t.shape)
-            raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        else:
-            t = np.ascontiguousarray(t)
-            dtype, shape, raw = t.dtype.name, t.shape, t.tobytes()
-        h.update(f"{k}|{dtype}|{tuple(int(s) for s in shape)}|".encode())
-        h.update(raw)
-    return h.hexdigest()
 
 
 class Codec(ABC):
@@ -350,7 +346,7 @@ class Codec(ABC):
         state = self.model_state()
         if state is None:
             return None
-        return _sha256_json(
+        return sha256_json(
             {
                 "codec": self.name,
                 "config_version": self.config_version,
@@ -462,48 +458,12 @@ class Codec(ABC):
 
     def save(self, directory: PathLike) -> None:
         """Write this codec to ``directory`` (:func:`ratecraft.codecs.store.save`)."""
-        from ratecraft.codecs import store
-
         store.save(self, directory)
 
     @classmethod
     def load(cls, directory: PathLike) -> Codec:
         """A codec saved with :meth:`save` (:func:`ratecraft.codecs.store.load`)."""
-        from ratecraft.codecs import store
-
         return store.load(directory, expect=None if cls is Codec else cls)
-
-
-# ---- the registry ------------------------------------------------------------------------------
-
-CODECS: Registry[type[Codec]] = Registry("codec", error=UnknownCodecError)
-
-
-def register_codec(name: str) -> Callable[[type[Codec]], type[Codec]]:
-    """Class decorator that registers a codec under ``name``."""
-    return CODECS.register(name)
-
-
-def available_codecs() -> list[str]:
-    """Registered codec names (nothing is imported to list them)."""
-    return CODECS.names()
-
-
-def default_codecs() -> list[str]:
-    """The codecs ``ratecraft bench`` and the demo run when none are named: those declared
-    as quick to fit (no training)."""
-    return [
-        n for n in CODECS.names() if (e := CODECS.entry(n)) is not None and e.meta.get("default")
-    ]
-
-
-def codec_class(name: str) -> type[Codec]:
-    return CODECS.get(name)
-
-
-def get_codec(name: str, config: CodecConfig | dict[str, Any] | None = None, **kw: Any) -> Codec:
-    """An instance of the codec registered as ``name``."""
-    return codec_class(name)(config, **kw)
 
 
 # ---- the one decode path -----------------------------------------------------------------------
@@ -629,8 +589,3 @@ def _decode_reader(
 
 def decode_file(path: PathLike, model: Codec | PathLike | None = None) -> Data:
     return decode(Path(path), model)
-
-
-from ratecraft.codecs import catalog as _catalog  # noqa: E402  (declares the built-in codecs)
-
-_catalog.declare(CODECS)

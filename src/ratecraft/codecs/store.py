@@ -19,17 +19,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import ratecraft
 from ratecraft.atomic import atomic_write
-from ratecraft.codecs.base import Codec, ModelState, codec_class
 from ratecraft.codecs.budget import Budget
+from ratecraft.codecs.registry import codec_class
+from ratecraft.codecs.state import ModelState
 from ratecraft.config import validated
 from ratecraft.errors import BadInputError
 from ratecraft.jsonsafe import json_safe
+
+if TYPE_CHECKING:
+    from ratecraft.codecs.base import Codec
 
 __all__ = ["CODEC_JSON", "STORE_VERSION", "WEIGHTS", "load", "read_doc", "save"]
 

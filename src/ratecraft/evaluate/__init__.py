@@ -8,7 +8,6 @@ language-model evaluators (perplexity, tasks, HumanEval) live in :mod:`ratecraft
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -16,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from torch import nn
 
 from ratecraft.errors import BadInputError
+from ratecraft.plugins import Registry
 
 __all__ = [
     "ArtifactLike",
@@ -50,38 +50,20 @@ def resolve_model(artifact: ArtifactLike) -> nn.Module:
     raise BadInputError(f"cannot evaluate a {type(artifact).__name__}; give a model or a folder")
 
 
-_REGISTRY: dict[str, Callable[..., Evaluator]] = {}
-_MODULES = ("ratecraft.evaluate.classification", "ratecraft.evaluate.lm")
+EVALUATORS: Registry[Callable[..., Evaluator]] = Registry("evaluator")
+EVALUATORS.provide("ratecraft.evaluate.classification")
+EVALUATORS.provide("ratecraft.evaluate.lm", extra="llm")
 
 
 def register_evaluator(name: str) -> Callable[[Callable[..., Evaluator]], Callable[..., Evaluator]]:
     """Register an evaluator factory (usually the class) under ``name``."""
-
-    def deco(factory: Callable[..., Evaluator]) -> Callable[..., Evaluator]:
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
-
-
-def _load() -> None:
-    for module in _MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module.startswith(exc.name):
-                raise
+    return EVALUATORS.register(name)
 
 
 def available_evaluators() -> list[str]:
-    _load()
-    return sorted(_REGISTRY)
+    return EVALUATORS.names()
 
 
 def get_evaluator(name: str, **kwargs: Any) -> Evaluator:
     """Build the evaluator registered as ``name`` with its keyword arguments."""
-    if name not in _REGISTRY:
-        _load()
-    if name not in _REGISTRY:
-        raise BadInputError(f"unknown evaluator {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
+    return EVALUATORS.get(name)(**kwargs)

@@ -211,9 +211,9 @@ def _warm_imports(directory: Path) -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
     if doc.get("recipe"):
-        from ratecraft.shrink.steps import _load_builtin
+        from ratecraft.shrink.steps import available_steps
 
-        _load_builtin()
+        available_steps()  # imports every step module, as loading the artifact will
     from ratecraft.shrink.models import build_model
 
     # the builder's own imports (a codec, transformers) happen here; on the meta device the

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ratecraft.errors import BadInputError, MissingExtraError
+from ratecraft.errors import BadInputError
+from ratecraft.plugins import MissingExtraError, Registry
 
 __all__ = [
     "EncoderStack",
@@ -32,17 +33,13 @@ __all__ = [
 ]
 
 Builder = Callable[..., nn.Module]
-_BUILDERS: dict[str, Builder] = {}
+BUILDERS: Registry[Builder] = Registry("model builder")
+BUILDERS.provide("ratecraft.shrink.lm", extra="llm")  # the language models' builders
 
 
 def register_builder(name: str) -> Callable[[Builder], Builder]:
     """Register ``fn(**spec) -> nn.Module`` as the builder called ``name``."""
-
-    def deco(fn: Builder) -> Builder:
-        _BUILDERS[name] = fn
-        return fn
-
-    return deco
+    return BUILDERS.register(name)
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
@@ -50,17 +47,10 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
     if not isinstance(spec, dict) or not isinstance(spec.get("builder"), str):
         raise BadInputError("a model spec needs a 'builder' name")
     name = spec["builder"]
-    if name not in _BUILDERS:
-        from ratecraft.shrink.steps import _load_builtin
-
-        _load_builtin()  # the language-model package registers its builders on import
-    if name not in _BUILDERS:
-        raise BadInputError(
-            f"unknown model builder {name!r}; known: {', '.join(sorted(_BUILDERS))}"
-        )
+    builder = BUILDERS.get(name)
     kwargs = {k: v for k, v in spec.items() if k != "builder"}
     try:
-        return _BUILDERS[name](**kwargs)
+        return builder(**kwargs)
     except TypeError as exc:
         raise BadInputError(f"model builder {name}: {exc}") from None
 

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from ratecraft.config import validated
 from ratecraft.errors import BadInputError, MissingExtraError
+from ratecraft.plugins import Registry
 
 __all__ = [
     "Calibration",
@@ -205,55 +206,25 @@ class Step(ABC):
         return model_bytes(model) + 4 * data
 
 
-_REGISTRY: dict[str, type[Step]] = {}
-_BUILTIN_MODULES = (
-    "ratecraft.shrink.quantize",
-    "ratecraft.shrink.prune",
-    "ratecraft.shrink.structured",
-    "ratecraft.shrink.distill",
-    "ratecraft.shrink.lora",
-)
-_OPTIONAL_MODULES = ("ratecraft.shrink.lm",)  # language-model steps, when that package exists
+STEPS: Registry[type[Step]] = Registry("shrink step")
+for _module in ("quantize", "prune", "structured", "distill", "lora"):
+    STEPS.provide(f"ratecraft.shrink.{_module}")
+STEPS.provide("ratecraft.shrink.lm", extra="llm")  # language-model steps
 
 
 def register_step(name: str) -> Callable[[type[Step]], type[Step]]:
     """Class decorator: register a :class:`Step` subclass under ``name``."""
-
-    def deco(cls: type[Step]) -> type[Step]:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"shrink step {name!r} is already registered")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
-
-
-def _load_builtin() -> None:
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
-    for module in _OPTIONAL_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and module.startswith(exc.name):
-                continue  # the package is not part of this installation
-            log.warning("shrink steps of %s are unavailable: %s", module, exc)
+    return STEPS.register(name)
 
 
 def available_steps() -> list[str]:
     """Names of every registered step, sorted."""
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return STEPS.names()
 
 
 def get_step(name: str) -> Step:
     """A fresh instance of the step registered as ``name`` (BadInputError when unknown)."""
-    if name not in _REGISTRY:
-        _load_builtin()
-    if name not in _REGISTRY:
-        raise BadInputError(f"unknown shrink step {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]()
+    return STEPS.get(name)()
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:
