@@ -20,10 +20,15 @@ def test_diagnose_vqvae_with_semantic_check(table, tmp_path):
     target = (table.values[:, 0] > np.median(table.values[:, 0])).astype(int)
     d = diagnose(codec, table, target=target)
     assert [r["category"] for r in d["categories"]] == ["initial", "summary", "temporal"]
+    errors = [r["mse_normalized"] for r in d["categories"]]
+    assert min(errors) > 0
     for r in d["categories"]:
-        assert r["mse_normalized"] >= 0 and r["relative_to_best"] >= 1.0
+        assert r["relative_to_best"] == pytest.approx(r["mse_normalized"] / min(errors))
         assert len(r["codebooks"]) == 3 and r["latent_dims"] >= 1
-    assert d["worst_best_error_ratio"] >= 1.0 and 0 < d["min_codebook_utilization"] <= 1
+    assert d["worst_best_error_ratio"] == pytest.approx(max(errors) / min(errors))
+    assert 0 < d["min_codebook_utilization"] <= 1
+    values = table.n_samples * table.n_features  # bits per stored value, as encode reports
+    assert d["bits_per_sample"] == pytest.approx(8 * d["container_bytes"] / values)
     sem = d["semantic"]
     assert sem["metric"] == "accuracy" and set(sem["groups"]) == {"initial", "summary", "temporal"}
     text = markdown(d)

@@ -11,13 +11,12 @@ from ratecraft.shrink import Recipe, get_step, run_recipe
 from ratecraft.shrink.measure import (
     artifact_bytes,
     bits_per_weight,
-    estimate_memory,
     measure_latency,
     parameter_count,
     peak_memory,
-    preflight,
     sparsity,
 )
+from ratecraft.shrink.preflight import estimate_memory, preflight
 
 
 def test_sizes_and_bits_per_weight(tmp_path):
@@ -34,12 +33,23 @@ def test_sizes_and_bits_per_weight(tmp_path):
     assert sparsity(model) == 0.0
 
 
-def test_latency_records_threads_and_percentiles():
+def test_latency_runs_on_the_threads_asked_and_restores_them():
     model = make(MLP)
-    res = measure_latency(model, torch.randn(32, 64), warmup=2, repeats=10, threads=1)
-    assert res["threads"] == 1 and res["repeats"] == 10
+    before = torch.get_num_threads()
+    seen: list[int] = []
+
+    def forward(m, batch):
+        seen.append(torch.get_num_threads())
+        return m(batch)
+
+    wanted = before + 1
+    res = measure_latency(
+        model, torch.randn(32, 64), forward=forward, warmup=2, repeats=10, threads=wanted
+    )
+    assert res["threads"] == wanted and res["repeats"] == 10 and len(seen) == 12
+    assert set(seen) == {wanted}  # every timed run used the requested threads
     assert 0 < res["latency_p50_ms"] <= res["latency_p95_ms"]
-    assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before  # and the caller's setting came back
     with pytest.raises(BadInputError):
         measure_latency(model, torch.randn(1, 64), repeats=0)
 

@@ -21,6 +21,7 @@ from ratecraft.autopilot.cache import fingerprint_array
 from ratecraft.autopilot.objectives import Constraint, Objective, Reward
 from ratecraft.autopilot.space import Param, SearchSpace, Strategy
 from ratecraft.errors import BadInputError
+from ratecraft.system import available_memory
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +59,6 @@ class Problem(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"problem": self.name}
-
-
-def available_memory() -> int:
-    """Bytes of memory the OS says are available (psutil), or a large number when unknown."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:  # pragma: no cover - psutil ships with the base install
-        return 1 << 40
 
 
 # ---- codec problem -------------------------------------------------------------------------

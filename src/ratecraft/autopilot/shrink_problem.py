@@ -26,9 +26,10 @@ import numpy as np
 
 from ratecraft.autopilot.cache import fingerprint_array
 from ratecraft.autopilot.objectives import Constraint, Objective, Reward
-from ratecraft.autopilot.problems import Problem, available_memory
+from ratecraft.autopilot.problems import Problem
 from ratecraft.autopilot.space import Param, SearchSpace, Strategy, strategy_hash
 from ratecraft.errors import BadInputError, MissingExtraError
+from ratecraft.system import available_memory
 
 log = logging.getLogger(__name__)
 

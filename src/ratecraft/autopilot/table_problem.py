@@ -18,9 +18,10 @@ import numpy as np
 
 from ratecraft.autopilot.cache import fingerprint_array
 from ratecraft.autopilot.objectives import Constraint, Objective, Reward
-from ratecraft.autopilot.problems import Problem, available_memory
+from ratecraft.autopilot.problems import Problem
 from ratecraft.autopilot.space import Param, SearchSpace, Strategy
 from ratecraft.errors import BadInputError
+from ratecraft.system import available_memory
 
 TABLE_SPACE: dict[str, dict[str, Param]] = {
     "adaptive-bottleneck": {

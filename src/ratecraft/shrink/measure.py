@@ -9,9 +9,9 @@ Every figure comes from the saved artifact or a timed run of the loaded model:
 - :func:`measure_latency` — p50/p95/mean milliseconds per batch after warm-up, with the number
   of threads fixed for the run and recorded;
 - :func:`peak_memory` — peak RSS of a fresh subprocess that loads the artifact and runs it
-  (``python -m ratecraft.shrink.measure``), beside the RSS it had before loading;
-- :func:`preflight` — an estimate of the memory a step needs, refused with a
-  :class:`~ratecraft.errors.BadInputError` when it exceeds the budget (default: available RAM).
+  (``python -m ratecraft.shrink.measure``), beside the RSS it had before loading.
+
+The memory pre-flight of a step before it runs is :mod:`ratecraft.shrink.preflight`.
 """
 
 from __future__ import annotations
@@ -33,18 +33,15 @@ import torch
 from torch import nn
 
 from ratecraft.errors import BadInputError
-from ratecraft.shrink.steps import Batch, Calibration, Step, StepConfig, _call, model_bytes
+from ratecraft.shrink.steps import Batch, _call
 
 __all__ = [
     "artifact_bytes",
-    "available_memory",
     "bits_per_weight",
-    "estimate_memory",
     "measure_latency",
     "parameter_count",
     "peak_memory",
     "percentiles_ms",
-    "preflight",
     "sparsity",
 ]
 
@@ -248,43 +245,6 @@ def _child(argv: list[str]) -> None:
     doc = {"peak_rss_bytes": peak, "baseline_rss_bytes": baseline}
     doc["model_rss_bytes"] = max(0, peak - baseline)
     sys.stdout.write(json.dumps(doc) + "\n")
-
-
-def available_memory() -> int:
-    """Bytes of RAM available to a new allocation now (psutil, else the page counts)."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-
-
-def estimate_memory(
-    model: nn.Module, step: Step, config: StepConfig, calib: Calibration | None
-) -> int:
-    """Bytes a step needs: the model itself plus the step's own estimate."""
-    return model_bytes(model) + int(step.memory_estimate(model, config, calib))
-
-
-def preflight(
-    model: nn.Module,
-    step: Step,
-    config: StepConfig,
-    calib: Calibration | None,
-    *,
-    budget_bytes: int | None = None,
-) -> int:
-    """Estimate a step's memory and refuse it (BadInputError) when it would not fit."""
-    need = estimate_memory(model, step, config, calib)
-    budget = available_memory() if budget_bytes is None else int(budget_bytes)
-    if need > budget:
-        raise BadInputError(
-            f"step {step.name} needs about {need / 2**20:.1f} MiB but only "
-            f"{budget / 2**20:.1f} MiB are allowed; use a smaller model, fewer calibration "
-            "batches or a larger memory budget"
-        )
-    return need
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from torch import nn
 
 from ratecraft.config import validated
 from ratecraft.errors import BadInputError
+from ratecraft.shrink.preflight import preflight
 from ratecraft.shrink.steps import Calibration, get_step
 
 __all__ = ["Recipe", "RecipeItem", "run_recipe"]
@@ -159,11 +160,9 @@ def run_recipe(
     """Apply every step of ``recipe`` in order and return the shrunk model.
 
     With ``memory_budget`` (bytes) each step is checked by the pre-flight of
-    :mod:`ratecraft.shrink.measure` before it runs, and refused with a clear message when its
+    :mod:`ratecraft.shrink.preflight` before it runs, and refused with a clear message when its
     estimate does not fit. ``progress(i, n, step_name)`` is called before each step.
     """
-    from ratecraft.shrink.measure import preflight
-
     steps = recipe.validated().steps
     for i, item in enumerate(steps):
         step = get_step(item.step)
