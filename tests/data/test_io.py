@@ -113,6 +113,37 @@ def test_wav_round_trip(tmp_path: Path, dtype: str) -> None:
     _assert_recordings_equal(rec, read_data(tmp_path / "r.wav"))
 
 
+def test_wav_sidecar_keeps_what_wav_cannot_hold(tmp_path: Path) -> None:
+    rec = _recording("int16")
+    rec = Recording(
+        rec.samples,
+        19531.25,  # a rate WAV cannot hold exactly
+        uv_per_step=0.195,
+        channel_names=[f"e{i}" for i in range(rec.n_channels)],
+        channel_positions=np.arange(2 * rec.n_channels, dtype=float).reshape(-1, 2),
+        meta={"subject": "m1"},
+    )
+    write_data(rec, tmp_path / "r.wav")
+    assert (tmp_path / "r.wav.json").exists()
+    back = read_data(tmp_path / "r.wav")
+    assert back.sample_rate == 19531.25 and back.uv_per_step == 0.195
+    assert back.channel_names == rec.channel_names and back.meta == {"subject": "m1"}
+    np.testing.assert_array_equal(back.channel_positions, rec.channel_positions)
+    np.testing.assert_array_equal(back.samples, rec.samples)
+    write_data(Recording(rec.samples, 20000.0), tmp_path / "r.wav")  # nothing extra: no sidecar
+    assert not (tmp_path / "r.wav.json").exists()
+
+
+def test_wav_sidecar_that_does_not_fit_is_refused(tmp_path: Path) -> None:
+    write_data(Recording(_recording("int16").samples, 20000.0), tmp_path / "r.wav")
+    (tmp_path / "r.wav.json").write_text('{"channel_names": ["only-one"]}')
+    with pytest.raises(BadInputError, match="channel names"):
+        read_data(tmp_path / "r.wav")
+    (tmp_path / "r.wav.json").write_text('{"uv_per_step": "big"}')
+    with pytest.raises(BadInputError, match="uv_per_step"):
+        read_data(tmp_path / "r.wav")
+
+
 def test_wav_24_bit_keeps_integer_values(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     values = rng.integers(-(2**23), 2**23, size=(500, 2), dtype=np.int32)

@@ -125,6 +125,7 @@ def make_recording(
     channel_names: Sequence[str] | None = None,
     channel_positions: np.ndarray | None = None,
     meta: dict[str, Any] | None = None,
+    units: str = "uV",
 ) -> Recording:
     """A :class:`Recording`, with any complaint of its own prefixed by ``path``."""
     try:
@@ -135,6 +136,7 @@ def make_recording(
             channel_names=list(channel_names) if channel_names is not None else None,
             channel_positions=channel_positions,
             meta=meta or {},
+            units=units,
         )
     except BadInputError as exc:
         raise bad(path, str(exc).removeprefix(f"{os.fspath(path)}: ")) from exc
@@ -158,3 +160,21 @@ def make_table(
         )
     except BadInputError as exc:
         raise bad(path, str(exc).removeprefix(f"{os.fspath(path)}: ")) from exc
+
+
+def warn_dropped(path: str | os.PathLike[str], fmt: str, dropped: Sequence[str]) -> None:
+    """Say (a logged warning) what a format cannot hold of the data being written."""
+    if dropped:
+        log.warning("%s: %s cannot hold the %s; not written", path, fmt, ", ".join(dropped))
+
+
+def recording_extras(data: Recording) -> list[str]:
+    """What a recording carries beyond its samples, rate and names (for formats that drop it)."""
+    out = []
+    if data.uv_per_step != 1.0:
+        out.append("µV per step")
+    if data.channel_positions is not None:
+        out.append("channel positions")
+    if data.meta:
+        out.append("metadata")
+    return out

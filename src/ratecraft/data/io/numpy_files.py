@@ -27,9 +27,11 @@ from ratecraft.data.io.common import (
     make_table,
     meta_from_json,
     meta_to_json,
+    recording_extras,
     resolve_rate,
     scalar,
     strings,
+    warn_dropped,
 )
 from ratecraft.data.types import Data, FeatureTable, Recording
 from ratecraft.errors import BadInputError
@@ -89,6 +91,13 @@ def read_npy(path: PathLike, *, fs: float | None = None, kind: str | None = None
 def write_npy(data: Data, path: PathLike) -> None:
     """Save the bare array (``.npy`` keeps no rate or names; use ``.npz`` for those)."""
     array = data.samples if isinstance(data, Recording) else data.values
+    if isinstance(data, Recording):
+        dropped = ["sample rate", "channel names", *recording_extras(data)]
+    else:
+        dropped = (
+            ["feature names"] + ["families"] * bool(data.families) + ["metadata"] * bool(data.meta)
+        )
+    warn_dropped(path, ".npy", dropped)
     with atomic_output(path) as tmp:
         np.save(tmp, np.ascontiguousarray(array), allow_pickle=False)
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ratecraft.atomic import atomic_output
-from ratecraft.data.io.common import bad, check_kind, make_recording, resolve_rate
+from ratecraft.data.io.common import bad, check_kind, make_recording, resolve_rate, warn_dropped
 from ratecraft.data.types import Data, Recording
 from ratecraft.errors import BadInputError
 
@@ -124,6 +124,8 @@ def write_nwb(data: Data, path: PathLike, *, dataset: str | None = None) -> None
     positions = data.channel_positions
     if positions is not None and positions.shape[1] > len(_AXES):
         raise bad(path, f"NWB stores at most 3 position axes, got {positions.shape[1]}")
+    extra = sorted(k for k in data.meta if k != "session_description")
+    warn_dropped(path, "NWB", [f"metadata ({', '.join(extra)})"] if extra else [])
     nwbfile = NWBFile(
         session_description=str(data.meta.get("session_description", "written by ratecraft")),
         identifier=str(uuid.uuid4()),
