@@ -30,6 +30,7 @@ __all__ = ["EntropyBottleneck"]
 
 _LIKELIHOOD_BOUND = 1e-9
 _TAIL = 1e-6
+_COARSE = 64  # stride of the pass that brackets the support
 
 
 class EntropyBottleneck(nn.Module):
@@ -84,24 +85,40 @@ class EntropyBottleneck(nn.Module):
 
     # ---- integer tables ----------------------------------------------------------------------
     @torch.no_grad()
+    def _cdf_bins(self, grid: Tensor, step: float) -> tuple[Tensor, Tensor]:
+        """``P(Y ≤ (k + ½)·step)`` and ``P(Y ≤ (k − ½)·step)`` for integers ``k`` in ``grid``."""
+        v = grid.to(torch.float32).expand(self.channels, 1, -1)
+        hi = torch.sigmoid(self._logits_cumulative((v + 0.5) * step)).squeeze(1).double()
+        lo = torch.sigmoid(self._logits_cumulative((v - 0.5) * step)).squeeze(1).double()
+        return hi, lo
+
+    @torch.no_grad()
     def tables_for(self, step: float = 1.0, max_support: int = 4096) -> CountTables:
         """Integer tables of ``round(y / step)``: support where the CDF lies inside the 1e-6
         tails (at most ±``max_support``), counts ``max(1, round(p·2^16))`` plus the escape (the
-        tail mass), one-byte quantized. Float evaluation happens only here."""
-        grid = torch.arange(-max_support, max_support + 1, dtype=torch.float32)
-        v = grid.expand(self.channels, 1, -1)
-        hi = torch.sigmoid(self._logits_cumulative((v + 0.5) * step)).squeeze(1).double()
-        lo = torch.sigmoid(self._logits_cumulative((v - 0.5) * step)).squeeze(1).double()
+        tail mass), one-byte quantized. Float evaluation happens only here.
+
+        The CDF is monotone, so a coarse pass (every 64th bin) brackets every channel's support
+        and the exact pass evaluates only the bins inside the bracket.
+        """
+        coarse = torch.arange(-max_support, max_support + 1, _COARSE, dtype=torch.int64)
+        c_hi, c_lo = self._cdf_bins(coarse, step)
+        below = (c_hi <= _TAIL).to(torch.int64).sum(dim=1)  # coarse bins left of the support
+        above = (c_lo >= 1.0 - _TAIL).to(torch.int64).sum(dim=1)  # and right of it
+        first = int(coarse[max(int(below.min()) - 1, 0)])
+        last = int(coarse[min(len(coarse) - int(above.min()), len(coarse) - 1)])
+        grid = torch.arange(first, last + 1, dtype=torch.int64)
+        hi, lo = self._cdf_bins(grid, step)
         offsets, codes = [], []
         for c in range(self.channels):
             inside = ((hi[c] > _TAIL) & (lo[c] < 1.0 - _TAIL)).nonzero().ravel()
             if inside.numel() == 0:
-                first = last = int(torch.argmax(hi[c] - lo[c]))
+                a = b = int(torch.argmax(hi[c] - lo[c]))
             else:
-                first, last = int(inside[0]), int(inside[-1])
-            pmf = (hi[c, first : last + 1] - lo[c, first : last + 1]).clamp_min(0.0).numpy()
+                a, b = int(inside[0]), int(inside[-1])
+            pmf = (hi[c, a : b + 1] - lo[c, a : b + 1]).clamp_min(0.0).numpy()
             codes.append(counts_from_probs(np.append(pmf, max(0.0, 1.0 - float(pmf.sum())))))
-            offsets.append(first - max_support)
+            offsets.append(first + a)
         return CountTables(offsets, codes)
 
     def update(self, step: float = 1.0, max_support: int = 4096) -> CountTables:
