@@ -276,3 +276,46 @@ def test_warnings_and_verbose_logs_go_to_stderr(tmp_path, npz):
     loud = run("--verbose", "bench", table, "--codecs", "predictive,zstd")
     assert loud.exit_code == 0, loud.stderr
     assert "info: ratecraft.bench:" in loud.stderr and "refused" in loud.stderr
+
+
+def test_decode_a_time_range(tmp_path, npz, recording):
+    rcz = tmp_path / "x.rcz"
+    assert run("encode", npz, "-o", rcz).exit_code == 0
+    out = tmp_path / "part.npz"
+    result = run("decode", rcz, "-o", out, "--start", "50ms", "--stop", "0.1s")
+    assert result.exit_code == 0, result.stderr
+    part = read_data(out)
+    fs = recording.sample_rate
+    np.testing.assert_array_equal(
+        part.samples, recording.samples[:, round(0.05 * fs) : round(0.1 * fs)]
+    )
+    result = run("decode", rcz, "-o", tmp_path / "f.npz", "--start", "100", "--stop", "164")
+    assert result.exit_code == 0 and read_data(tmp_path / "f.npz").samples.shape == (4, 64)
+    for start, stop, words in (("2s", "1s", "must come after"), ("abc", None, "not a time")):
+        args = ["decode", rcz, "-o", tmp_path / "bad.npz", "--start", start]
+        assert_one_line_error(run(*args, *(["--stop", stop] if stop else [])), 2, words)
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_decode_of_a_trained_codec_names_the_model_it_needs(tmp_path, npz):
+    rcz, model = tmp_path / "x.rcz", tmp_path / "model"
+    result = run(
+        "encode", npz, "-o", rcz, "--codec", "spike-lfp", "--ratio", "10", "--save-model", model
+    )
+    assert result.exit_code == 0, result.stderr
+    assert_one_line_error(
+        run("encode", npz, "-o", tmp_path / "y.rcz", "--codec", "spike-lfp", "--ratio", "10"),
+        2,
+        "--save-model",
+    )
+    need = json.loads(run("info", rcz, "--json").stdout)["model_sha256"]
+    assert_one_line_error(run("decode", rcz, "-o", tmp_path / "a.npz"), 2, f"sha256:{need[:16]}")
+    assert run("decode", rcz, "-o", tmp_path / "a.npz", "--model", model).exit_code == 0
+    other = tmp_path / "other"
+    run("fit", npz, "--codec", "quant", "--ratio", "5", "-o", other)
+    assert_one_line_error(
+        run("decode", rcz, "-o", tmp_path / "b.npz", "--model", other), 2, need[:16]
+    )
+    # a fitted classical codec saves and replays through the same store and flag
+    assert run("encode", npz, "-o", tmp_path / "q.rcz", "--model", other).exit_code == 0
+    assert run("decode", tmp_path / "q.rcz", "-o", tmp_path / "q.npz").exit_code == 0

@@ -74,7 +74,9 @@ class CheckedModel(BaseModel):
             raise BadInputError(f"invalid {cls.__name__}: {first_error(exc)}") from None
 
     @classmethod
-    def model_validate_json(cls, json_data: str | bytes, *args: Any, **kwargs: Any) -> Self:
+    def model_validate_json(  # type: ignore[override]
+        cls, json_data: str | bytes, *args: Any, **kwargs: Any
+    ) -> Self:
         try:
             return super().model_validate_json(json_data, *args, **kwargs)
         except ValidationError as exc:

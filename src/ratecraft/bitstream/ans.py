@@ -8,6 +8,7 @@ encoder's on every platform.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,7 +118,7 @@ def fit_model(symbols: np.ndarray, alphabet: int) -> SymbolModel:
     return SymbolModel(dequantize_counts(quantize_counts(hist)))
 
 
-def encode_groups(groups: list[tuple[np.ndarray, Model]]) -> bytes:
+def encode_groups(groups: Sequence[tuple[np.ndarray, Model]]) -> bytes:
     """Code several symbol arrays, each with its own model, into one ANS stream."""
     coder = stream.stack.AnsCoder()
     flat: list[tuple[np.ndarray, Model]] = []
@@ -132,7 +133,7 @@ def encode_groups(groups: list[tuple[np.ndarray, Model]]) -> bytes:
     for symbols, model in reversed(flat):  # a stack: last in, first out
         if symbols.size and not model.trivial:
             coder.encode_reverse(np.ascontiguousarray(symbols, dtype=np.int32), model.coder_model())
-    return coder.get_compressed().tobytes()
+    return bytes(coder.get_compressed().tobytes())
 
 
 class GroupDecoder:

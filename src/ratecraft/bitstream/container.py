@@ -43,6 +43,7 @@ from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ratecraft.config import first_error
 from ratecraft.dtypes import DtypeName
 from ratecraft.errors import BadInputError, CorruptStreamError
 
@@ -198,10 +199,7 @@ def parse_header(body: bytes) -> ContainerHeader:
     try:
         header = ContainerHeader.model_validate_json(body)
     except ValidationError as exc:
-        errors = exc.errors()
-        err = errors[0] if errors else {}
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        raise CorruptStreamError(f"invalid header: {loc}: {err.get('msg', exc)}") from None
+        raise CorruptStreamError(f"invalid header: {first_error(exc)}") from None
     except ValueError as exc:  # not UTF-8 / not JSON
         raise CorruptStreamError(f"invalid header: {str(exc).splitlines()[0]}") from None
     check_header(header)
@@ -504,4 +502,5 @@ def iter_chunks(buf: bytes | memoryview) -> Iterator[tuple[int, memoryview]]:
 
 def header_json(header: ContainerHeader) -> dict[str, Any]:
     """The header as a JSON-able dict (for ``ratecraft info``)."""
-    return json.loads(header.to_json_bytes())
+    doc: dict[str, Any] = json.loads(header.to_json_bytes())
+    return doc

@@ -332,7 +332,7 @@ class Codec(ABC):
                 raise BadInputError(f"{self.name}: input contains NaN or infinite values")
 
     def chunk_frames(self, data: Data) -> int:
-        rows = max(as_block(data).shape[0], 1)
+        rows = max(int(as_block(data).shape[0]), 1)
         return max(1024, DEFAULT_CHUNK_SAMPLES // rows)
 
     def _set(self, **changes: Any) -> None:

@@ -63,7 +63,7 @@ class TableBuffers(nn.Module):
     def table_scales(self) -> list[float]:
         return [float(v) for v in self.scales.tolist()]
 
-    def _load_from_state_dict(  # type: ignore[override]
+    def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
     ) -> None:
         for name in ("codes", "lengths", "offsets", "scales"):

@@ -74,7 +74,8 @@ class LatentEntropy(nn.Module):
         self.register_buffer("step_buffer", torch.zeros((), dtype=torch.float64))
 
     def _scales(self, z_hat: Tensor, steps: int) -> Tensor:
-        return self.h_s(z_hat)[..., :steps]
+        scales: Tensor = self.h_s(z_hat)
+        return scales[..., :steps]
 
     def forward(self, y: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """(decoder input, likelihoods): noisy rate and STE rounding in training."""

@@ -46,7 +46,8 @@ def _buckets(q: np.ndarray, block: int) -> np.ndarray:
     lengths = np.full(nb, float(block))
     lengths[-1] = block - pad
     mean = sums / lengths
-    return np.clip(np.floor(2.0 * np.log2(1.0 + mean)), 0, N_BUCKETS - 1).astype(np.int64)
+    buckets: np.ndarray = np.clip(np.floor(2.0 * np.log2(1.0 + mean)), 0, N_BUCKETS - 1)
+    return buckets.astype(np.int64)
 
 
 def _sample_order(buckets: np.ndarray, block: int, n: int) -> tuple[np.ndarray, np.ndarray]:

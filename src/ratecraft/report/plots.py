@@ -31,9 +31,9 @@ def _figure(width: float, height: float) -> Any:
 def _save(fig: Any, path: PathLike) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    from ratecraft.api import write_file
+    from ratecraft.atomic import atomic_write
 
-    write_file(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
     return Path(path)
 
 

@@ -196,11 +196,11 @@ class EncoderStack(nn.Module):
 
 def load_codec_dir(source: str | Path) -> Any:
     """A trained codec from its folder (one-line error when it is not one)."""
-    from ratecraft.api import load_codec
+    from ratecraft.codecs.base import Codec
 
     if not (Path(source) / "codec.json").is_file():
         raise BadInputError(f"{source}: not a trained codec folder (no codec.json)")
-    return load_codec(source)
+    return Codec.load(source)
 
 
 def codec_encoder_of(codec: Any, module: str = "encoder") -> nn.Module:
