@@ -64,8 +64,8 @@ from ratecraft.codecs.learned.spike_lfp_search import (
     best_candidate,
     fit_candidates,
     lfp_sndr_db,
-    search_step,
 )
+from ratecraft.codecs.ratecontrol import Knob, Unreachable, search
 from ratecraft.data.types import Data, Recording
 from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
 from ratecraft.errors import BadInputError, CorruptStreamError
@@ -79,6 +79,7 @@ log = logging.getLogger(__name__)
 _HEAD = struct.Struct("<BdI")  # flags, step, number of events
 _HAS_RESIDUAL = 1
 _PROBE_SAMPLES = 1 << 20
+_FILL = 0.965  # a chunk's payload may use 96.5–100% of its byte budget
 _FILTER_HALF = 4  # resampling filter half-length, in LFP-rate samples
 
 
@@ -333,7 +334,16 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
         if target is not None:
             top = 4.0 * float(max(np.abs(z).max(initial=0), np.abs(x).max(initial=0))) + 1.0
             start = stream.get("step", step)
-            step = search_step(lambda s: fixed + len(layer(s)), target, start, top)
+            try:
+                step = search(
+                    lambda s: fixed + len(layer(s)),
+                    max(target, 1.0),  # tiny chunks: the overhead alone may exceed their share
+                    Knob(1e-6, top),
+                    start=min(max(start, 1e-6), top),
+                    fill=_FILL,
+                )
+            except Unreachable:  # the events alone overspend: the coarsest layer, the rest
+                step = top  # is the fit's concern (it raises the threshold or refuses)
             stream["step"] = step
         steps = self._steps(step, fine)
         q = deadzone_quantize(z, steps, dz)

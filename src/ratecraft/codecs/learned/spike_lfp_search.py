@@ -1,9 +1,10 @@
-"""Rate control of the ``spike-lfp`` codec: the per-chunk step search and fit's knob search.
+"""Fit-time knob search of the ``spike-lfp`` codec.
 
-With ``Budget(ratio=R)`` every chunk gets a byte budget (its raw bytes / R less its share of the
-container overhead) and the encoder searches the layer's step (stored in the chunk) with secant
-steps on the real payload size until it fills 96.5–100% of it (:func:`search_step`) — a
-per-window adjustment that holds on unseen data. ``fit`` chooses the knobs on an excerpt of the
+With ``Budget(ratio=R)`` every chunk gets a byte budget (``BlockContext.target_bytes``: its raw
+bytes / R less its share of the container overhead) and the encoder searches the layer's step
+(stored in the chunk) with the one rate control (:func:`ratecraft.codecs.ratecontrol.search`)
+on the real payload size until it fills 96.5–100% of it — a per-window adjustment that holds on
+unseen data. ``fit`` chooses the knobs on an excerpt of the
 training data against real container sizes (:func:`fit_candidates`): codebook size and mode, and
 keeps the pair with the best LFP SNDR + spike-window SNDR among those keeping spike F1 — with
 the original's thresholds and with the decoded signal's own — near the best
@@ -25,55 +26,6 @@ from ratecraft.metrics.spikes import detect_spikes, match_events, spike_metrics
 
 if TYPE_CHECKING:
     from ratecraft.codecs.learned.spike_lfp import SpikeLfpCodec
-
-_FILL = 0.965  # a chunk's payload may use 96.5–100% of its byte budget
-
-
-def _f32(v: float) -> float:
-    return float(np.float32(v))  # the stream stores the step as this exact value
-
-
-def search_step(size_at: Any, target: float, start: float, top: float) -> float:
-    """A float32 step whose payload ``size_at(step)`` fills ``target`` bytes to at least _FILL.
-
-    Secant steps on log(size) against log(step), kept inside the bracket once there is one;
-    started from the previous chunk's step this takes a few real encodes on stationary data.
-    """
-    seen: dict[float, int] = {}
-    target = max(target, 1.0)  # tiny chunks: the overhead alone may exceed their share
-    lo, hi = 0.0, math.inf  # lo: too many bytes; hi: fits
-    s = _f32(min(max(start, 1e-6), top))
-    slope = -1.0
-    for _ in range(24):
-        if s not in seen:
-            seen[s] = size_at(s)
-        b = seen[s]
-        if b <= target:
-            hi = min(hi, s)
-            if b >= _FILL * target or s <= 1e-6:
-                break
-        else:
-            lo = max(lo, s)
-            if s >= top:
-                break
-        if lo > 0 and hi < math.inf and hi / lo < 1.002:
-            break
-        near = sorted(seen.items(), key=lambda p: abs(math.log(max(p[1], 1) / target)))[:2]
-        if len(near) == 2 and near[0][0] != near[1][0] and near[0][1] != near[1][1]:
-            (s1, b1), (s2, b2) = near
-            slope = min(-0.05, math.log(max(b1, 1) / max(b2, 1)) / math.log(s1 / s2))
-        guess = s * math.exp(math.log(max(b, 1) / (0.5 * (1 + _FILL) * target)) / -slope)
-        if lo > 0 and hi < math.inf and not lo < guess < hi:
-            guess = math.sqrt(lo * hi)
-        nxt = _f32(min(max(guess, 1e-6), top))
-        if nxt in seen:  # no progress from the model: bisect or double/halve instead
-            nxt = _f32(
-                math.sqrt(lo * hi) if lo > 0 and hi < math.inf else s * (2 if b > target else 0.5)
-            )
-            if nxt in seen:
-                break
-        s = nxt
-    return hi if hi < math.inf else _f32(top)
 
 
 def best_candidate(tried: list[dict[str, Any]]) -> dict[str, Any]:
