@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-SUPPORTED_DTYPES = (
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "float16",
-    "float32",
-    "float64",
-)
+from typing import Literal, get_args
 
 DtypeName = Literal[
     "int8",
@@ -29,3 +16,5 @@ DtypeName = Literal[
     "float32",
     "float64",
 ]
+
+SUPPORTED_DTYPES: tuple[str, ...] = get_args(DtypeName)

@@ -374,7 +374,12 @@ class Codec(ABC):
                 f"codec {self.name!r} is lossless only; it cannot meet {budget.describe()}"
             )
         self.budget = budget
+        self.fit_knobs(data)
         return self
+
+    def fit_knobs(self, data: Data) -> None:  # noqa: B027  (a hook: most codecs have no knob)
+        """Set the config's knobs for ``self.budget`` on ``data`` (rate control; by default
+        there is none): what a codec that does not train overrides instead of :meth:`fit`."""
 
     def encode_to(
         self, data: Data, stream: BinaryIO, progress: Progress | None = None

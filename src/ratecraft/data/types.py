@@ -74,8 +74,13 @@ class Recording:
 
     def slice_time(self, start: int, stop: int) -> Recording:
         """A recording holding frames ``start:stop`` (same metadata)."""
+        return self.with_samples(self.samples[:, start:stop])
+
+    def with_samples(self, samples: np.ndarray) -> Recording:
+        """The same recording (rate, gain, names, positions, units, metadata) with ``samples``
+        instead — a reconstruction, an excerpt."""
         return Recording(
-            samples=self.samples[:, start:stop],
+            samples=samples,
             sample_rate=self.sample_rate,
             uv_per_step=self.uv_per_step,
             channel_names=list(self.channel_names or []),

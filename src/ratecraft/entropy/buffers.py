@@ -8,12 +8,17 @@ built from its config accepts its trained tables with ``load_state_dict(strict=T
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from ratecraft.errors import BadInputError
+
 __all__ = ["TableBuffers"]
+
+T = TypeVar("T")
 
 
 class TableBuffers(nn.Module):
@@ -35,6 +40,17 @@ class TableBuffers(nn.Module):
     @property
     def empty(self) -> bool:
         return self.lengths.numel() == 0
+
+    def cached(self, build: Callable[[TableBuffers], T], missing: str) -> T:
+        """The coding tables ``build`` makes from these buffers, rebuilt only when they change
+        (BadInputError ``missing`` while there are none)."""
+        cache = self.__dict__.get("_cached")
+        if cache is None or cache[0] != self.generation:
+            if self.empty:
+                raise BadInputError(missing)
+            cache = (self.generation, build(self))
+            self.__dict__["_cached"] = cache
+        return cache[1]
 
     def store(
         self,

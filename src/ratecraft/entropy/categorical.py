@@ -12,7 +12,6 @@ from torch import nn
 
 from ratecraft.entropy.buffers import TableBuffers
 from ratecraft.entropy.tables import TokenTables
-from ratecraft.errors import BadInputError
 
 __all__ = ["CategoricalTokens"]
 
@@ -23,7 +22,6 @@ class CategoricalTokens(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.table_buffers = TableBuffers()
-        self._cache: tuple[int, TokenTables] | None = None
 
     def update(self, streams: list[np.ndarray], sizes: list[int]) -> TokenTables:
         """Tables from training token streams (``sizes``: each stream's codebook size)."""
@@ -33,16 +31,13 @@ class CategoricalTokens(nn.Module):
 
     def install(self, tables: TokenTables) -> None:
         self.table_buffers.store(tables.codes)
-        self._cache = (self.table_buffers.generation, tables)
 
     @property
     def tables(self) -> TokenTables:
-        gen = self.table_buffers.generation
-        if self._cache is None or self._cache[0] != gen:
-            if self.table_buffers.empty:
-                raise BadInputError("token model has no coding tables; fit or load it first")
-            self._cache = (gen, TokenTables(self.table_buffers.table_codes()))
-        return self._cache[1]
+        return self.table_buffers.cached(
+            lambda b: TokenTables(b.table_codes()),
+            "token model has no coding tables; fit or load it first",
+        )
 
     def compress(self, streams: list[np.ndarray]) -> tuple[bytes, float]:
         return self.tables.compress(streams)

@@ -55,7 +55,6 @@ class EntropyBottleneck(nn.Module):
             if i < len(dims) - 2:
                 self.factors.append(nn.Parameter(torch.zeros(channels, dims[i + 1], 1)))
         self.table_buffers = TableBuffers()
-        self._cache: tuple[int, CountTables] | None = None
 
     def _logits_cumulative(self, v: Tensor) -> Tensor:
         """Logit of the CDF at ``v`` (channels × 1 × N)."""
@@ -133,20 +132,14 @@ class EntropyBottleneck(nn.Module):
                 f"tables for {tables.channels} channels, bottleneck has {self.channels}"
             )
         self.table_buffers.store(tables.codes, tables.offsets)
-        self._cache = (self.table_buffers.generation, tables)
 
     @property
     def tables(self) -> CountTables:
         """The installed tables (BadInputError before :meth:`update` or loading trained ones)."""
-        gen = self.table_buffers.generation
-        if self._cache is None or self._cache[0] != gen:
-            if self.table_buffers.empty:
-                raise BadInputError("entropy bottleneck has no coding tables; call update() first")
-            tables = CountTables(
-                self.table_buffers.table_offsets(), self.table_buffers.table_codes()
-            )
-            self._cache = (gen, tables)
-        return self._cache[1]
+        return self.table_buffers.cached(
+            lambda b: CountTables(b.table_offsets(), b.table_codes()),
+            "entropy bottleneck has no coding tables; call update() first",
+        )
 
     # ---- the entropy-model contract -----------------------------------------------------------
     @staticmethod

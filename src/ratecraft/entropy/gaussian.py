@@ -15,7 +15,6 @@ from torch import Tensor, nn
 
 from ratecraft.entropy.buffers import TableBuffers
 from ratecraft.entropy.tables import SCALE_MIN, ScaleTables
-from ratecraft.errors import BadInputError
 
 __all__ = ["GaussianConditional"]
 
@@ -33,7 +32,6 @@ class GaussianConditional(nn.Module):
         super().__init__()
         self.scale_min = float(scale_min)
         self.table_buffers = TableBuffers()
-        self._cache: tuple[int, ScaleTables] | None = None
 
     def likelihood(self, y: Tensor, scales: Tensor) -> Tensor:
         s = scales.clamp_min(self.scale_min)
@@ -49,19 +47,13 @@ class GaussianConditional(nn.Module):
 
     def install(self, tables: ScaleTables) -> None:
         self.table_buffers.store(tables.codes, scales=tables.scales.tolist())
-        self._cache = (self.table_buffers.generation, tables)
 
     @property
     def tables(self) -> ScaleTables:
-        gen = self.table_buffers.generation
-        if self._cache is None or self._cache[0] != gen:
-            if self.table_buffers.empty:
-                raise BadInputError("gaussian conditional has no coding tables; call update()")
-            tables = ScaleTables(
-                self.table_buffers.table_scales(), self.table_buffers.table_codes()
-            )
-            self._cache = (gen, tables)
-        return self._cache[1]
+        return self.table_buffers.cached(
+            lambda b: ScaleTables(b.table_scales(), b.table_codes()),
+            "gaussian conditional has no coding tables; call update()",
+        )
 
     def index(self, scales: Tensor, step: float = 1.0) -> np.ndarray:
         """Table index per element for predicted scales (in latent units) at ``step``."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import Self
 
 import numpy as np
 from pydantic import Field
@@ -28,11 +27,9 @@ from ratecraft.codecs.base import (
     BlockResult,
     Codec,
     CodecConfig,
-    PathLike,
     as_block,
     register_codec,
 )
-from ratecraft.codecs.budget import Budget
 from ratecraft.codecs.classical.wavelet import (
     deadzone_dequantize,
     deadzone_quantize,
@@ -87,15 +84,7 @@ class PcaCodec(Codec):
     def check_input(self, data: Data) -> None:
         finite_float_check(as_block(data), self.name)
 
-    def fit(
-        self,
-        data: Data,
-        budget: Budget | None = None,
-        *,
-        train_dir: PathLike | None = None,
-        resume: bool = False,
-    ) -> Self:
-        super().fit(data, budget)
+    def fit_knobs(self, data: Data) -> None:
         if self.budget.ratio is None:
             raise BadInputError(
                 f"pca: only ratio budgets are supported ({self.budget.describe()} given); "
@@ -112,7 +101,6 @@ class PcaCodec(Codec):
             start=scale,
         )
         log.info("pca: %s -> step %.4g", self.budget.describe(), step)
-        return self
 
     # ---- blocks ---------------------------------------------------------------------------
     def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Self
 
 import numpy as np
 from pydantic import Field
@@ -20,7 +19,6 @@ from ratecraft.codecs.base import (
     BlockContext,
     BlockResult,
     Codec,
-    PathLike,
     as_block,
     register_codec,
 )
@@ -57,15 +55,7 @@ class QuantCodec(Codec):
             raise BadInputError("quant: input contains NaN or infinite values")
 
     # ---- rate control ---------------------------------------------------------------------
-    def fit(
-        self,
-        data: Data,
-        budget: Budget | None = None,
-        *,
-        train_dir: PathLike | None = None,
-        resume: bool = False,
-    ) -> Self:
-        super().fit(data, budget)
+    def fit_knobs(self, data: Data) -> None:
         self.check_input(data)
         block = as_block(data)
         grid = self._grid_for(block, self.budget)
@@ -84,7 +74,6 @@ class QuantCodec(Codec):
             self.config.step,
             self.config.grid,
         )
-        return self
 
     @staticmethod
     def _grid_for(block: np.ndarray, budget: Budget) -> float | None:

@@ -20,7 +20,7 @@ import logging
 import struct
 import zlib
 from functools import cache, lru_cache
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -31,11 +31,9 @@ from ratecraft.codecs.base import (
     BlockResult,
     Codec,
     CodecConfig,
-    PathLike,
     as_block,
     register_codec,
 )
-from ratecraft.codecs.budget import Budget
 from ratecraft.codecs.classical.wavelet import finite_float_check, robust_scale, step_knob
 from ratecraft.codecs.ratecontrol import fit_ratio
 from ratecraft.data.types import Data
@@ -94,15 +92,7 @@ class Sz3Codec(Codec):
         if self.config.layout == "rows" and block.shape[0] >= MAX_SECTIONS - 1:
             raise BadInputError(f"sz3: too many rows ({block.shape[0]}) for layout='rows'")
 
-    def fit(
-        self,
-        data: Data,
-        budget: Budget | None = None,
-        *,
-        train_dir: PathLike | None = None,
-        resume: bool = False,
-    ) -> Self:
-        super().fit(data, budget)
+    def fit_knobs(self, data: Data) -> None:
         _sz3_class()
         self.check_input(data)
         b = self.budget
@@ -116,7 +106,6 @@ class Sz3Codec(Codec):
             knob = step_knob(scale)
             fit_ratio(self, data, b.ratio, lambda e: self._set(error_bound=e), knob, start=scale)
         log.info("sz3: %s -> error bound %.4g", b.describe(), self.config.error_bound)
-        return self
 
     # ---- blocks ---------------------------------------------------------------------------
     def _code(self, x: np.ndarray) -> bytes:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import struct
-from typing import Self
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -33,11 +32,9 @@ from ratecraft.codecs.base import (
     BlockResult,
     Codec,
     CodecConfig,
-    PathLike,
     as_block,
     register_codec,
 )
-from ratecraft.codecs.budget import Budget
 from ratecraft.codecs.ratecontrol import Knob, fit_ratio
 from ratecraft.data.types import Data
 from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
@@ -147,15 +144,7 @@ class WaveletCodec(Codec):
         finite_float_check(as_block(data), self.name)
 
     # ---- rate control ---------------------------------------------------------------------
-    def fit(
-        self,
-        data: Data,
-        budget: Budget | None = None,
-        *,
-        train_dir: PathLike | None = None,
-        resume: bool = False,
-    ) -> Self:
-        super().fit(data, budget)
+    def fit_knobs(self, data: Data) -> None:
         self.check_input(data)
         block = as_block(data)
         b = self.budget
@@ -177,7 +166,6 @@ class WaveletCodec(Codec):
             assert best is not None
             self._set(step=best[1], residual_step=rstep)
         log.info("wavelet: %s -> %s", b.describe(), self.config.model_dump())
-        return self
 
     def _residual_step_for(self, block: np.ndarray, error: float) -> float:
         if block.dtype.kind in "iu":

@@ -5,13 +5,38 @@ among their features, so an MLP encodes them. Time-series families (a sampled tr
 have local structure along the feature axis, which a small 1-D CNN captures with few weights:
 two strided convolutions over the samples-in-time, then a linear map to the latent width.
 Decoders are MLPs in both cases. Everything is trained end to end; nothing is frozen.
+:func:`load_weights` is how every trained codec (tables and recordings) puts its saved tensors
+back into a freshly built network.
 """
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from torch import Tensor, nn
 
-__all__ = ["MLP", "TemporalEncoder", "family_encoder", "is_temporal", "parameter_count"]
+from ratecraft.errors import BadInputError
+
+__all__ = [
+    "MLP",
+    "TemporalEncoder",
+    "family_encoder",
+    "is_temporal",
+    "load_weights",
+    "parameter_count",
+]
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def load_weights(model: M, tensors: dict[str, Any]) -> M:
+    """``model`` with ``tensors`` loaded (every key, nothing missing) in eval mode."""
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise BadInputError(f"weights do not fit the model ({first})") from None
+    return model.eval()
 
 
 class MLP(nn.Module):

@@ -43,6 +43,7 @@ from ratecraft.codecs.base import (
     ModelState,
 )
 from ratecraft.codecs.budget import Budget
+from ratecraft.codecs.learned.blocks import load_weights
 from ratecraft.codecs.learned.losses import LossConfig, RecordingLoss, highpass_sigma
 from ratecraft.codecs.learned.recording_models import RecordingModel
 from ratecraft.codecs.ratecontrol import Knob, fit_ratio
@@ -402,16 +403,7 @@ class LearnedRecordingCodec(Codec):
                 extra = self._encode_extra(block, recon)[0]
                 recon = self._apply_extra(extra, recon, self.version)
             parts.append(recon)
-        samples = np.concatenate(parts, axis=1) if parts else data.samples.copy()
-        return Recording(
-            samples,
-            data.sample_rate,
-            data.uv_per_step,
-            data.channel_names,
-            data.channel_positions,
-            dict(data.meta),
-            data.units,
-        )
+        return data.with_samples(np.concatenate(parts, axis=1) if parts else data.samples.copy())
 
     # ---- the trained state ---------------------------------------------------------------
     def stream_params(self) -> dict[str, Any]:
@@ -442,13 +434,7 @@ class LearnedRecordingCodec(Codec):
             raise BadInputError(f"normalization does not match {n_channels} channels")
         sigma = doc.get("spike_sigma")
         torch.manual_seed(self.config.seed)
-        model = self._build_model(n_channels)
-        try:
-            model.load_state_dict(state.tensors, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise BadInputError(f"weights do not fit the model ({first})") from None
-        model.eval()
+        model = load_weights(self._build_model(n_channels), state.tensors)
         if model.entropy.step != self.config.latent_step:
             raise BadInputError("entropy tables do not match the latent step")
         self.model, self.layout, self.mean, self.std = model, layout, mean, std

@@ -450,15 +450,8 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
             first, n = header.chunk_span(i)
             block = np.ascontiguousarray(x[:, first : first + n])
             parts.append(self._code_chunk(block, targets[i], stream)[1])
-        out = to_output(np.concatenate(parts, axis=1), x.dtype) if parts else x.copy()
-        return Recording(
-            out,
-            data.sample_rate,
-            data.uv_per_step,
-            data.channel_names,
-            data.channel_positions,
-            dict(data.meta),
-            data.units,
+        return data.with_samples(
+            to_output(np.concatenate(parts, axis=1), x.dtype) if parts else x.copy()
         )
 
     def stream_params(self) -> dict[str, Any]:

@@ -59,6 +59,7 @@ from ratecraft.codecs.base import (
     header_for,
 )
 from ratecraft.codecs.budget import Budget
+from ratecraft.codecs.learned.blocks import load_weights
 from ratecraft.codecs.ratecontrol import Knob, fit_ratio
 from ratecraft.data.clean import CleaningConfig, CleaningReport, MissingCells, apply_cleaning
 from ratecraft.data.clean import clean_table as _clean
@@ -450,23 +451,19 @@ class LearnedTableCodec(Codec):
         }
         return ModelState(dict(self.model.state_dict()), doc)
 
-    def load_model_state(self, state: ModelState) -> None:
-        doc = state.doc
+    def _restore_pipeline(self, doc: dict[str, Any]) -> None:
+        """Cleaning, normalization, grouping and allocation from a state document."""
         self.report = CleaningReport.model_validate(doc["cleaning"])
         self.normalizer = Normalizer.model_validate(doc["normalization"])
         self.layout = GroupLayout.model_validate(doc["groups"])
         self.stats = [GroupStats.model_validate(s) for s in doc.get("group_stats", [])]
         self.allocation = Allocation.model_validate(doc["allocation"])
         torch.manual_seed(self.config.seed)
-        model = self._build_model()
-        try:
-            model.load_state_dict(state.tensors, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise BadInputError(f"weights do not fit the model ({first})") from None
-        model.eval()
-        self.model = model
-        self._load_extra(doc)
+
+    def load_model_state(self, state: ModelState) -> None:
+        self._restore_pipeline(state.doc)
+        self.model = load_weights(self._build_model(), state.tensors)
+        self._load_extra(state.doc)
 
     @classmethod
     def migrate_legacy(cls, doc: dict[str, Any], directory: Path) -> ModelState | None:
@@ -475,12 +472,7 @@ class LearnedTableCodec(Codec):
         if ckpt.tensors_digest(old) != doc.get("weights_sha256"):
             raise BadInputError("weights.safetensors does not match codec.json")
         codec = cls(doc["config"])
-        codec.report = CleaningReport.model_validate(doc["cleaning"])
-        codec.normalizer = Normalizer.model_validate(doc["normalization"])
-        codec.layout = GroupLayout.model_validate(doc["groups"])
-        codec.stats = [GroupStats.model_validate(s) for s in doc.get("group_stats", [])]
-        codec.allocation = Allocation.model_validate(doc["allocation"])
-        torch.manual_seed(codec.config.seed)
+        codec._restore_pipeline(doc)
         codec.model = codec._build_model()
         missing, unexpected = codec.model.load_state_dict(old, strict=False)
         if unexpected or any("table_buffers" not in k for k in missing):
