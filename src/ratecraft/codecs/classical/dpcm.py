@@ -14,15 +14,13 @@ import numpy as np
 import zstandard
 
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
-from ratecraft.codecs.classical.lpc import (
+from ratecraft.codecs.classical.prediction import (
     N_CROSS,
     ORDERS,
     Predictors,
-    choose_references,
-    dpcm_decode,
-    dpcm_encode,
-    fit_predictors,
-    lossless_residuals,
+    quantize,
+    reconstruct,
+    residuals,
 )
 from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
 from ratecraft.errors import CorruptStreamError
@@ -89,16 +87,17 @@ def _unpack_predictors(buf: memoryview, rows: int, n: int, s: DpcmSettings) -> P
 
 def encode_ints(k: np.ndarray, step: int, s: DpcmSettings) -> tuple[bytes, float, np.ndarray]:
     """Code integers ``k``; returns payload, estimated bits and the decoder's reconstruction."""
+    from ratecraft.codecs.classical.lpc import choose_references, fit_predictors  # numba
+
     lo, hi = (int(k.min()), int(k.max())) if k.size else (0, 0)
     refidx = choose_references(k, s.neighbours)
     preds = fit_predictors(
         k, refidx, s.predictor_block, s.max_order, noise_var=(step * step - 1) / 12.0
     )
-    args = (preds.refidx, preds.coefs, preds.orders, preds.cross, preds.block)
     if step == 1:
-        q, rec = lossless_residuals(k, *args, lo, hi), k
+        q, rec = residuals(k, preds, lo, hi), k
     else:
-        q, rec = dpcm_encode(k, *args, step, lo, hi)
+        q, rec = quantize(k, preds, step, lo, hi)
     side = _pack_predictors(preds)
     resid, est = encode_residuals(q, s.context_block)
     payload = pack_sections([_RANGE.pack(lo, hi), side, resid])
@@ -115,6 +114,4 @@ def decode_ints(buf: memoryview, rows: int, n: int, step: int, s: DpcmSettings) 
         raise CorruptStreamError("corrupt value range")
     preds = _unpack_predictors(side, rows, n, s)
     q = decode_residuals(resid, rows, n, s.context_block)
-    return dpcm_decode(
-        q, preds.refidx, preds.coefs, preds.orders, preds.cross, preds.block, step, lo, hi
-    )
+    return reconstruct(q, preds, step, lo, hi)

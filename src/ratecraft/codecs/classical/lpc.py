@@ -1,24 +1,19 @@
-"""Integer linear prediction (DPCM) kernels, exact on every platform.
+"""Fitting the integer linear predictors (DPCM) of `predictive` and `quant` (numba kernels).
 
 Each channel is predicted per block of frames from its own past samples and, optionally, from
 a reference channel coded before it (the current and previous sample of that channel). The
-coefficients are fitted in floating point by the encoder but stored as integers with a fixed
-binary point, and prediction runs in 64-bit integer arithmetic, so encoder and decoder agree
-bit for bit. With ``step > 1`` the same loop becomes closed-loop near-lossless quantization:
-residuals are rounded to multiples of ``step`` and prediction runs on the reconstruction, so
-the error never exceeds ``step // 2``.
+coefficients are fitted here in floating point (exact least squares from Gram matrices, then
+trimmed refits) and stored as integers with a fixed binary point; the integer prediction loops
+that encoder and decoder both run are :mod:`.prediction`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numba import njit, prange
 
-COEF_SHIFT = 14
-ORDERS = (1, 2, 4, 8, 16, 32)
-N_CROSS = 2
+from ratecraft.codecs.classical.prediction import COEF_SHIFT, N_CROSS, ORDERS, Predictors
+
 _COEF_BITS = 14.0  # rough cost of one stored coefficient, for order selection
 
 
@@ -114,66 +109,6 @@ def _history_dot(sig, c, r, t, p, use_cross, a, acc):  # pragma: no cover - comp
     return acc
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _int_prediction(sig, c, r, t, p, use_cross, taps, lo, hi):  # pragma: no cover - compiled
-    acc = _history_dot(sig, c, r, t, p, use_cross, taps, 0)
-    return min(max((acc + (1 << (COEF_SHIFT - 1))) >> COEF_SHIFT, lo), hi)
-
-
-@njit(cache=True, nogil=True)
-def dpcm_encode(x, refidx, coefs, orders, cross, block, step, lo, hi):  # pragma: no cover
-    """Residual codes ``q`` and reconstruction ``rec`` of integer samples ``x``."""
-    n_ch, n = x.shape
-    q = np.empty((n_ch, n), dtype=np.int64)
-    rec = np.empty((n_ch, n), dtype=np.int64)
-    hs = step // 2
-    for c in range(n_ch):
-        r = refidx[c]
-        for t in range(n):
-            b = t // block
-            pred = _int_prediction(rec, c, r, t, orders[c, b], cross[c, b], coefs[c, b], lo, hi)
-            e = x[c, t] - pred
-            if step == 1:
-                qv = e
-            elif e >= 0:
-                qv = (e + hs) // step
-            else:
-                qv = -((-e + hs) // step)
-            v = min(max(pred + qv * step, lo), hi)
-            q[c, t] = qv
-            rec[c, t] = v
-    return q, rec
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def lossless_residuals(x, refidx, coefs, orders, cross, block, lo, hi):  # pragma: no cover
-    """:func:`dpcm_encode` with ``step == 1``, where the reconstruction is ``x`` itself, so
-    channels are independent and run in parallel."""
-    n_ch, n = x.shape
-    q = np.empty((n_ch, n), dtype=np.int64)
-    for c in prange(n_ch):
-        r = refidx[c]
-        for t in range(n):
-            b = t // block
-            pred = _int_prediction(x, c, r, t, orders[c, b], cross[c, b], coefs[c, b], lo, hi)
-            q[c, t] = x[c, t] - pred
-    return q
-
-
-@njit(cache=True, nogil=True)
-def dpcm_decode(q, refidx, coefs, orders, cross, block, step, lo, hi):  # pragma: no cover
-    """Inverse of :func:`dpcm_encode`: the reconstruction from residual codes."""
-    n_ch, n = q.shape
-    rec = np.empty((n_ch, n), dtype=np.int64)
-    for c in range(n_ch):
-        r = refidx[c]
-        for t in range(n):
-            b = t // block
-            pred = _int_prediction(rec, c, r, t, orders[c, b], cross[c, b], coefs[c, b], lo, hi)
-            rec[c, t] = min(max(pred + q[c, t] * step, lo), hi)
-    return rec
-
-
 @njit(cache=True, nogil=True)
 def _features(x, c, r, t, p, use_cross, z):  # pragma: no cover - compiled
     k = 0
@@ -244,17 +179,6 @@ def trimmed_refit(x, refidx, block, orders, cross, coefs, g, iters, factor):  # 
                 a = sol
             out[c, b, :k] = a
     return out
-
-
-@dataclass
-class Predictors:
-    """Integer predictor of every (channel, block): order, cross flag and coefficients."""
-
-    refidx: np.ndarray  # (C,) reference channel (< c) or -1
-    orders: np.ndarray  # (C, B) int64
-    cross: np.ndarray  # (C, B) int64 0/1
-    coefs: np.ndarray  # (C, B, N_CROSS + max order) int64
-    block: int
 
 
 @njit(cache=True, nogil=True)
