@@ -47,6 +47,7 @@ from ratecraft.autopilot.journal import Journal  # noqa: E402
 from ratecraft.autopilot.loop import Autopilot, LoopSettings, run_hypervolume  # noqa: E402
 from ratecraft.autopilot.problems import CodecProblem, Problem  # noqa: E402
 from ratecraft.autopilot.proposers import DEFAULT_PROPOSER, make_proposer  # noqa: E402
+from ratecraft.bench import write_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.autopilot")
 
@@ -259,7 +260,6 @@ def main() -> int:
         "ray": ray_doc,
         "union_hypervolume": ceiling,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
     if args.json.exists():  # keep the other problems' rows (problems may run as separate jobs)
         try:
             old = json.loads(args.json.read_text())
@@ -270,7 +270,7 @@ def main() -> int:
         doc["checks"] = [c for c in old.get("checks", []) if c["problem"] not in ran] + checks
         doc["ray"] = ray_doc or old.get("ray")
         doc["union_hypervolume"] = {**old.get("union_hypervolume", {}), **ceiling}
-    args.json.write_text(json.dumps(doc, indent=2, default=str))
+    write_json(args.json, doc)
     print(f"\nwrote {args.json}")
     return 0
 

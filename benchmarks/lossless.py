@@ -12,6 +12,8 @@ codec is decoded again and checked bit-exact. Ours is timed as the best of ``--r
 after one warm-up run (so numba's JIT compile is excluded); peers are timed once (C libraries,
 nothing to warm up; the FLAC CLI time includes starting the process and reading the WAV).
 The process is pinned to ``--cores`` CPUs (default 2) and BLAS/OpenMP/numba to as many threads.
+Each row is a :class:`ratecraft.bench.RunRecord` (bits/sample: bits per stored value): ratecraft
+codecs run through ``ratecraft.bench.run_one``, the other tools through ``record_peer``.
 
 Run: ``.venv/bin/python benchmarks/lossless.py [--quick] [--strict]``; writes
 ``benchmarks/results/lossless.json``.
@@ -29,7 +31,6 @@ CORES, AFFINITY = pin_threads(sys.argv[1:])
 import argparse  # noqa: E402
 import bz2  # noqa: E402
 import datetime as dt  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import lzma  # noqa: E402
 import platform  # noqa: E402
@@ -38,7 +39,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -50,7 +51,19 @@ from rich.logging import RichHandler  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 
 import ratecraft  # noqa: E402
-from ratecraft.codecs import available_codecs, decode, get_codec  # noqa: E402
+from ratecraft.bench import (  # noqa: E402
+    LOSSLESS,
+    Column,
+    RunRecord,
+    combine,
+    markdown_table,
+    record_peer,
+    run_one,
+    write_json,
+)
+from ratecraft.bench import failures as bench_failures  # noqa: E402
+from ratecraft.bench.output import cell_of, num, yes_no  # noqa: E402
+from ratecraft.codecs import available_codecs, get_codec  # noqa: E402
 from ratecraft.data.io import read_data  # noqa: E402
 from ratecraft.data.synthetic import simulate_recording  # noqa: E402
 from ratecraft.data.types import Recording  # noqa: E402
@@ -75,35 +88,6 @@ class Dataset:
     @property
     def n_samples(self) -> int:
         return sum(r.samples.size for r in self.files)
-
-    @property
-    def realtime_rate(self) -> float:
-        """Samples per second the source produces (channels × sample rate)."""
-        r = self.files[0]
-        return r.n_channels * r.sample_rate
-
-
-@dataclass
-class Run:
-    """Sums over the files of a dataset for one codec setting."""
-
-    raw_bytes: int = 0
-    compressed_bytes: int = 0
-    n_samples: int = 0
-    encode_s: float = 0.0
-    decode_s: float = 0.0
-    bit_exact: bool = True
-    est_bits: float | None = None
-    per_file_ratio: list[float] = field(default_factory=list)
-
-    def add(self, raw: int, comp: int, n: int, enc: float, dec: float, exact: bool) -> None:
-        self.raw_bytes += raw
-        self.compressed_bytes += comp
-        self.n_samples += n
-        self.encode_s += enc
-        self.decode_s += dec
-        self.bit_exact = self.bit_exact and exact
-        self.per_file_ratio.append(raw / comp)
 
 
 def interleaved(rec: Recording) -> np.ndarray:
@@ -172,17 +156,44 @@ BYTE_PEERS: list[tuple[str, str, Callable[[bytes], bytes], Callable[[bytes], byt
 ]
 
 
-def run_bytes(ds: Dataset, comp: Callable[[bytes], bytes], decomp: Callable[[bytes], bytes]) -> Run:
-    run = Run()
-    for rec in ds.files:
+def _from_interleaved(raw: bytes | np.ndarray, like: Recording) -> Recording:
+    """The recording that frames × channels little-endian int16 ``raw`` holds, like ``like``."""
+    x = np.frombuffer(raw, dtype="<i2") if isinstance(raw, bytes) else raw
+    samples = np.ascontiguousarray(x.reshape(-1, like.n_channels).T)
+    return Recording(samples=samples, sample_rate=like.sample_rate, uv_per_step=like.uv_per_step)
+
+
+def run_bytes(
+    ds: Dataset,
+    name: str,
+    setting: str,
+    comp: Callable[[bytes], bytes],
+    decomp: Callable[[bytes], bytes],
+) -> RunRecord:
+    """A byte compressor on the interleaved int16 samples of every file, summed."""
+    parts = []
+    for i, rec in enumerate(ds.files):
         raw = interleaved(rec).tobytes()
         t0 = time.perf_counter()
         blob = comp(raw)
         t1 = time.perf_counter()
         back = decomp(blob)
         t2 = time.perf_counter()
-        run.add(len(raw), len(blob), rec.samples.size, t1 - t0, t2 - t1, back == raw)
-    return run
+        parts.append(
+            record_peer(
+                f"{ds.name}[{i}]",
+                rec,
+                name,
+                setting,
+                container_bytes=len(blob),
+                encode_seconds=t1 - t0,
+                decode_seconds=t2 - t1,
+                reconstruction=_from_interleaved(back, rec),
+                lossless=True,
+                measure=False,
+            )
+        )
+    return combine(parts, ds.name)
 
 
 def flac_tool() -> tuple[str, str]:
@@ -194,8 +205,10 @@ def flac_tool() -> tuple[str, str]:
     return "soundfile", f"soundfile {soundfile.__version__}, {soundfile.__libsndfile_version__}"
 
 
-def _flac_stream(x: np.ndarray, rate: int, tmp: Path, tool: str) -> tuple[int, float, float, bool]:
-    """Code one ≤8-channel stream; (flac bytes, encode s, decode s, bit exact)."""
+def _flac_stream(
+    x: np.ndarray, rate: int, tmp: Path, tool: str
+) -> tuple[int, float, float, np.ndarray]:
+    """Code one ≤8-channel stream; (flac bytes, encode s, decode s, decoded frames × channels)."""
     wav, flac, back = tmp / "in.wav", tmp / "out.flac", tmp / "back.wav"
     if tool == "cli":
         soundfile.write(wav, x, rate, subtype="PCM_16")
@@ -226,132 +239,88 @@ def _flac_stream(x: np.ndarray, rate: int, tmp: Path, tool: str) -> tuple[int, f
         t1 = time.perf_counter()
         y, _ = soundfile.read(flac, dtype="int16", always_2d=True)
         t2 = time.perf_counter()
-    return flac.stat().st_size, t1 - t0, t2 - t1, bool(np.array_equal(y, x))
+    return flac.stat().st_size, t1 - t0, t2 - t1, y
 
 
-def run_flac(ds: Dataset, per_stream: int, tool: str) -> Run:
-    run = Run()
+def run_flac(ds: Dataset, per_stream: int, tool: str, setting: str) -> RunRecord:
+    """FLAC on every file, ``per_stream`` channels per stream (FLAC holds at most 8)."""
+    parts = []
     with tempfile.TemporaryDirectory(prefix="rc-flac-") as tmpdir:
-        for rec in ds.files:
+        for i, rec in enumerate(ds.files):
             x = interleaved(rec)
             rate = round(rec.sample_rate)
             size = enc = dec = 0.0
-            exact = True
+            decoded = []
             for start in range(0, x.shape[1], per_stream):
                 part = np.ascontiguousarray(x[:, start : start + per_stream])
-                n, e, d, ok = _flac_stream(part, rate, Path(tmpdir), tool)
-                size, enc, dec, exact = size + n, enc + e, dec + d, exact and ok
-            run.add(x.nbytes, int(size), x.size, enc, dec, exact)
-    return run
+                n, e, d, y = _flac_stream(part, rate, Path(tmpdir), tool)
+                size, enc, dec = size + n, enc + e, dec + d
+                decoded.append(y)
+            parts.append(
+                record_peer(
+                    f"{ds.name}[{i}]",
+                    rec,
+                    "flac",
+                    setting,
+                    container_bytes=int(size),
+                    encode_seconds=enc,
+                    decode_seconds=dec,
+                    reconstruction=_from_interleaved(np.hstack(decoded), rec),
+                    lossless=True,
+                    measure=False,
+                )
+            )
+    return combine(parts, ds.name)
 
 
-def _same(a: Recording, b: Any) -> bool:
-    return (
-        isinstance(b, Recording)
-        and b.samples.dtype == a.samples.dtype
-        and np.array_equal(b.samples, a.samples)
-    )
-
-
-def run_registered(ds: Dataset, name: str, repeats: int) -> Run:
-    """A ratecraft codec through the public API; ``repeats`` > 1 warms up then keeps the best."""
-    run = Run()
-    est_total: float | None = 0.0
-    for rec in ds.files:
-        codec = get_codec(name)
-        enc_times, dec_times = [], []
-        exact = True
-        for i in range(repeats + 1 if repeats > 1 else 1):
-            t0 = time.perf_counter()
-            blob, stats = codec.encode_with_stats(rec)
-            t1 = time.perf_counter()
-            back = decode(blob)
-            t2 = time.perf_counter()
-            exact = exact and _same(rec, back)
-            if repeats == 1 or i > 0:  # run 0 is the warm-up (numba JIT compile)
-                enc_times.append(t1 - t0)
-                dec_times.append(t2 - t1)
-        est = stats.estimated_bits
-        est_total = None if (est_total is None or est is None) else est_total + est
-        run.add(
-            stats.raw_bytes,
-            stats.container_bytes,
-            stats.n_samples,
-            min(enc_times),
-            min(dec_times),
-            exact,
-        )
-    run.est_bits = est_total
-    return run
+def run_registered(ds: Dataset, name: str, repeats: int) -> RunRecord:
+    """A ratecraft codec through the bench runner; ``repeats`` > 1 warms up, keeps the best."""
+    parts = [
+        run_one(f"{ds.name}[{i}]", rec, name, LOSSLESS, repeats=repeats, measure=False)[0]
+        for i, rec in enumerate(ds.files)
+    ]
+    return combine(parts, ds.name)
 
 
 # ---- report -------------------------------------------------------------------------------
 
 
-def record(
-    ds: Dataset, codec: str, setting: str, run: Run, tool: str, timing: str, date: str
-) -> dict[str, Any]:
-    enc = run.n_samples / run.encode_s if run.encode_s > 0 else None
-    dec = run.n_samples / run.decode_s if run.decode_s > 0 else None
-    return {
-        "dataset": ds.name,
-        "dataset_description": ds.description,
-        "codec": codec,
-        "setting": setting,
-        "ratio": run.raw_bytes / run.compressed_bytes,
-        "per_file_ratio": run.per_file_ratio,
-        "raw_bytes": run.raw_bytes,
-        "compressed_bytes": run.compressed_bytes,
-        "n_samples": run.n_samples,
-        "bits_per_sample": 8.0 * run.compressed_bytes / run.n_samples,
-        "est_bits_per_sample": None if run.est_bits is None else run.est_bits / run.n_samples,
-        "encode_samples_per_s": enc,
-        "decode_samples_per_s": dec,
-        "encode_x_realtime": None if enc is None else enc / ds.realtime_rate,
-        "decode_x_realtime": None if dec is None else dec / ds.realtime_rate,
-        "bit_exact": run.bit_exact,
-        "timing": timing,
-        "tool": tool,
-        "date": date,
-    }
+def _mega(value: float | None) -> str:
+    return num(value and value / 1e6, ".2f")
 
 
-def _f(value: float | None, fmt: str) -> str:
-    return "–" if value is None else format(value, fmt)
+COLUMNS = (
+    Column("codec", lambda r: f"**{r.codec}**" if r.codec == OURS else r.codec),
+    Column("setting", lambda r: r.setting),
+    Column("ratio", cell_of("ratio", ".3f"), "---:"),
+    Column("bits/sample", cell_of("bits_per_sample", ".3f"), "---:"),
+    Column("est. bits/sample", cell_of("est_bits_per_sample", ".3f"), "---:"),
+    Column("encode MS/s", lambda r: _mega(r.encode_samples_per_s), "---:"),
+    Column("decode MS/s", lambda r: _mega(r.decode_samples_per_s), "---:"),
+    Column(
+        "enc / dec × real time",
+        lambda r: f"{num(r.encode_x_realtime, '.0f')} / {num(r.decode_x_realtime, '.0f')}",
+        "---:",
+    ),
+    Column("bit-exact", lambda r: yes_no(r.bit_exact, no="NO"), ":---:"),
+)
 
 
-def markdown_table(ds: Dataset, rows: list[dict[str, Any]]) -> str:
-    lines = [
-        f"### {ds.name} ({ds.description}; {ds.n_samples / 1e6:.2f} M samples)",
-        "",
-        "| codec | setting | ratio | bits/sample | est. bits/sample | encode MS/s | "
-        "decode MS/s | enc / dec × real time | bit-exact |",
-        "|---|---|---:|---:|---:|---:|---:|---:|:---:|",
-    ]
-    for r in rows:
-        enc, dec = r["encode_samples_per_s"], r["decode_samples_per_s"]
-        xrt = f"{_f(r['encode_x_realtime'], '.0f')} / {_f(r['decode_x_realtime'], '.0f')}"
-        name = f"**{r['codec']}**" if r["codec"] == OURS else r["codec"]
-        lines.append(
-            f"| {name} | {r['setting']} | {r['ratio']:.3f} | {r['bits_per_sample']:.3f} | "
-            f"{_f(r['est_bits_per_sample'], '.3f')} | {_f(enc and enc / 1e6, '.2f')} | "
-            f"{_f(dec and dec / 1e6, '.2f')} | {xrt} | {'yes' if r['bit_exact'] else 'NO'} |"
-        )
-    return "\n".join(lines)
+def dataset_table(ds: Dataset, rows: list[RunRecord]) -> str:
+    heading = f"### {ds.name} ({ds.description}; {ds.n_samples / 1e6:.2f} M samples)"
+    return f"{heading}\n\n{markdown_table(rows, COLUMNS, keys=2)}"
 
 
-def check_targets(datasets: list[Dataset], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def check_targets(datasets: list[Dataset], records: list[RunRecord]) -> list[dict[str, Any]]:
     targets = []
-    ours = {r["dataset"]: r for r in records if r["codec"] == OURS}
-    beats = []
+    ours = {r.input: r for r in records if r.codec == OURS}
     for ds in datasets:
         mine = ours.get(ds.name)
-        peers = [r for r in records if r["dataset"] == ds.name and r["codec"] != OURS]
-        best = max(peers, key=lambda r: r["ratio"]) if peers else None
-        ok = mine is not None and best is not None and mine["ratio"] > best["ratio"]
-        beats.append(ok)
-        detail = (f"ours {mine['ratio']:.3f}" if mine else "ours crashed") + (
-            f" vs best peer {best['codec']} {best['setting']} {best['ratio']:.3f}" if best else ""
+        peers = [r for r in records if r.input == ds.name and r.codec != OURS and r.ratio]
+        best = max(peers, key=lambda r: r.ratio or 0.0) if peers else None
+        ok = bool(mine and best and (mine.ratio or 0.0) > (best.ratio or 0.0))
+        detail = (f"ours {mine.ratio:.3f}" if mine and mine.ratio else "ours crashed") + (
+            f" vs best peer {best.codec} {best.setting} {best.ratio:.3f}" if best else ""
         )
         targets.append(
             {
@@ -361,7 +330,7 @@ def check_targets(datasets: list[Dataset], records: list[dict[str, Any]]) -> lis
                 "detail": detail,
             }
         )
-    exact = [r["dataset"] for r in ours.values() if not r["bit_exact"]]
+    exact = [r.input for r in ours.values() if not r.bit_exact]
     ok = len(ours) == len(datasets) and not exact
     targets.append(
         {
@@ -375,8 +344,10 @@ def check_targets(datasets: list[Dataset], records: list[dict[str, Any]]) -> lis
     )
     largest = max(datasets, key=lambda d: d.n_samples)
     mine = ours.get(largest.name)
-    for kind in ("encode", "decode"):
-        speed = mine and mine[f"{kind}_samples_per_s"]
+    for kind, speed in (
+        ("encode", mine and mine.encode_samples_per_s),
+        ("decode", mine and mine.decode_samples_per_s),
+    ):
         ok = bool(speed and speed >= REALTIME_TARGET)
         targets.append(
             {
@@ -462,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         "-8 (flac CLI, --no-padding)" if flac_info[0] == "cli" else "level 8 (soundfile/libsndfile)"
     )
 
-    jobs: list[tuple[Dataset, str, str, Callable[[], Run], str, str]] = []
+    # (dataset, codec label, setting, run, tool, timing)
+    jobs: list[tuple[Dataset, str, str, Callable[[], RunRecord], str, str]] = []
     for ds in datasets:
         for name, setting, comp, decomp in BYTE_PEERS:
             jobs.append(
@@ -470,19 +442,20 @@ def main(argv: list[str] | None = None) -> int:
                     ds,
                     name,
                     setting,
-                    lambda ds=ds, c=comp, d=decomp: run_bytes(ds, c, d),
+                    lambda ds=ds, n=name, s=setting, c=comp, d=decomp: run_bytes(ds, n, s, c, d),
                     "python stdlib / zstandard",
                     "one run",
                 )
             )
         per = [1] + ([FLAC_MAX_CHANNELS] if ds.files[0].n_channels > 1 else [])
         for k in per:
+            setting = f"{flac_setting}, {k} ch/stream"
             jobs.append(
                 (
                     ds,
                     "flac",
-                    f"{flac_setting}, {k} ch/stream",
-                    lambda ds=ds, k=k: run_flac(ds, k, flac_info[0]),
+                    setting,
+                    lambda ds=ds, k=k, s=setting: run_flac(ds, k, flac_info[0], s),
                     f"{flac_info[0]}: {flac_info[1]}",
                     "one run",
                 )
@@ -509,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
 
-    records: list[dict[str, Any]] = []
+    records: list[RunRecord] = []
     failures: list[str] = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("lossless runs", total=len(jobs))
@@ -521,16 +494,21 @@ def main(argv: list[str] | None = None) -> int:
                 log.exception("%s on %s crashed", name, ds.name)
                 failures.append(f"{name} on {ds.name}")
             else:
-                records.append(record(ds, name, setting, run, tool, timing, date))
+                # every ratecraft row codes losslessly with its defaults: say which
+                run.set(codec=name, setting=setting)
+                run.extra.update(timing=timing, tool=tool)
+                if run.status != "ok":
+                    log.error("%s on %s: %s: %s", name, ds.name, run.status, run.error)
+                records.append(run)
             progress.advance(task)
 
     for ds in datasets:
-        print(markdown_table(ds, [r for r in records if r["dataset"] == ds.name]))
-        print()
+        print(dataset_table(ds, [r for r in records if r.input == ds.name]))
     print(
-        "Ratios: raw int16 bytes / compressed bytes (ours: whole .rcz container). "
-        f"Pinned to {CORES} of os.cpu_count()={os.cpu_count()} CPUs. Ours timed as best of "
-        f"{args.repeats} after one warm-up run (numba JIT excluded); peers timed once.\n"
+        "Ratios: raw int16 bytes / compressed bytes (ours: whole .rcz container); bits/sample "
+        f"are bits per stored value. Pinned to {CORES} of os.cpu_count()={os.cpu_count()} "
+        f"CPUs. Ours timed as best of {args.repeats} after one warm-up run (numba JIT "
+        "excluded); peers timed once.\n"
     )
 
     targets = check_targets(datasets, records)
@@ -538,9 +516,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'PASS' if t['passed'] else 'FAIL'}  {t['target']} [{t['dataset']}]: {t['detail']}")
     for f in failures:
         print(f"FAIL  crashed: {f}")
+    for r in bench_failures(records):
+        print(f"FAIL  {r.codec} {r.setting} [{r.input}]: {r.error}")
 
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "benchmark": "lossless",
         "date": date,
@@ -550,11 +529,10 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets,
         "crashed": failures,
     }
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(out)
+    write_json(out, doc)
     log.info("wrote %s", out)
     all_ok = not failures and all(t["passed"] for t in targets)
+    all_ok = all_ok and not bench_failures(records)
     return 1 if args.strict and not all_ok else 0
 
 

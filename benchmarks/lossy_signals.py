@@ -11,16 +11,19 @@ numcodecs-wasm-sz3) and WavPack's hybrid lossy mode (the ``wavpack``/``wvunpack`
 multichannel int16 WAV; skipped with a note when not installed) — and the learned codecs of
 ``ratecraft.codecs.learned`` listed in ``LEARNED`` (each skipped with a note while it is not
 registered), among them ``spike-lfp``, the spike-event + LFP hybrid built for the 100–200x
-bandwidth of an implant. Each codec has a *fit hook*: classical codecs run their own rate control
-on the data they code; learned codecs train on the training split, then code the test split and
-are decoded with their trained model (``codec.decode``).
+bandwidth of an implant. Every row runs through ``ratecraft.bench.run_one`` (WavPack through
+``record_peer``) and is a :class:`ratecraft.bench.RunRecord`. What ``fit`` sees
+(:func:`fit_plan`): classical codecs run their own rate control on the data they code; learned
+codecs train on the training split, then code the test split and decode it with their trained
+model (``codec.decode``, the one decode path).
 
 Every ratio is real: raw bytes / bytes of the `.rcz` container (or the ``.wv`` file). Per row:
-real ratio, SNDR, spike-window SNDR, spike F1 against the original's detections, spike F1
-against the simulator's ground truth (synthetic only; ``ratecraft.bench._truth_f1``), mean LFP
-band-power error, LFP SNDR (both signals low-passed below 300 Hz), model size in bytes (0 for
-classical codecs) and encode/decode throughput in samples/s and as a multiple of real time
-(one timed run after the rate search, pinned to ``--cores`` CPUs; ``fit`` time is separate).
+real ratio, the knob the rate control chose (``knobs``), SNDR, spike-window SNDR, spike F1
+against the original's detections, spike F1 against the simulator's ground truth (synthetic
+only; ``ratecraft.bench.truth_f1``), mean LFP band-power error, LFP SNDR (both signals low-passed
+below 300 Hz; ``ratecraft.metrics.lfp_sndr_db``), model size in bytes (0 for codecs with no
+trained state) and encode/decode throughput in samples/s and as a multiple of real time (one
+timed run after the rate search, pinned to ``--cores`` CPUs; ``fit`` time is separate).
 
 A throughput section follows for every learned codec that ran: encode speed on a simulated
 256-channel 20 kHz stream (target: at least real time on 2 cores) and the latency of one
@@ -45,7 +48,6 @@ CORES, AFFINITY = pin_threads(sys.argv[1:])
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
@@ -60,17 +62,25 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import soundfile  # noqa: E402
-from scipy.signal import butter, sosfiltfilt  # noqa: E402
 
 import ratecraft  # noqa: E402
-from ratecraft.bench import _quality, json_safe  # noqa: E402
-from ratecraft.codecs import Budget, available_codecs, decode, get_codec  # noqa: E402
+from ratecraft.bench import (  # noqa: E402
+    Column,
+    RunRecord,
+    markdown_table,
+    record_peer,
+    run_one,
+    write_json,
+)
+from ratecraft.bench.output import cell_of, num  # noqa: E402
+from ratecraft.bench.runner import model_bytes  # noqa: E402
+from ratecraft.codecs import Budget, available_codecs, get_codec  # noqa: E402
 from ratecraft.codecs.base import Codec  # noqa: E402
 from ratecraft.data.io import read_data  # noqa: E402
 from ratecraft.data.synthetic import SpikeTruth, simulate_recording  # noqa: E402
-from ratecraft.data.types import Recording  # noqa: E402
+from ratecraft.data.types import Data, Recording  # noqa: E402
 from ratecraft.errors import BadInputError, RatecraftError  # noqa: E402
-from ratecraft.metrics import sndr_db  # noqa: E402
+from ratecraft.metrics import lfp_sndr_db  # noqa: E402
 
 log = logging.getLogger("benchmarks.lossy_signals")
 
@@ -80,7 +90,6 @@ RESULTS = REPO / "benchmarks" / "results"
 RATIOS = (10.0, 20.0, 40.0, 100.0, 200.0)
 QUICK_RATIOS = (20.0, 200.0)  # the ratios issue 3 sets targets at
 TRAIN_FRACTION = 0.7
-LFP_CUTOFF_HZ = 300.0
 CLASSICAL = ("quant", "wavelet", "pca", "sz3")
 WAVPACK = "wavpack-hybrid"
 LEARNED = ("conv-ae", "lstm-ae", "transformer", "vae", "spatial", "spike-lfp")
@@ -108,133 +117,53 @@ class Dataset:
         return self.test.n_channels * self.test.sample_rate
 
 
-# ---- fit hooks ------------------------------------------------------------------------------
-
-FitHook = Callable[[str, Budget, Dataset], Codec]
-
-
-def fit_classical(name: str, budget: Budget, ds: Dataset) -> Codec:
-    """Classical codecs have nothing to learn: their rate control runs on the data they code."""
-    return get_codec(name).fit(ds.test, budget)
-
+# ---- runs -----------------------------------------------------------------------------------
 
 LEARNED_CONFIG: dict[str, dict[str, Any]] = {}  # per learned codec: config overrides
 # --quick trains the autoencoders briefly (a smoke run of the pipeline, not their best figures)
 QUICK_LEARNED_CONFIG: dict[str, Any] = {"train": {"epochs": 3}, "max_windows": 256}
+KNOBS = ("step", "error_bound", "codebook_size", "residual")  # what rate control sets
 
 
-def fit_learned(name: str, budget: Budget, ds: Dataset) -> Codec:
-    """Learned codecs train on the training split only; the test split is never seen."""
-    return get_codec(name, LEARNED_CONFIG.get(name, {})).fit(ds.train_data(), budget)
+def group(name: str) -> str:
+    """``learned`` for the codecs this script trains, else ``classical`` (the targets' bars)."""
+    return "learned" if name in LEARNED else "classical"
 
 
-FIT_HOOKS: dict[str, FitHook] = {
-    **{name: fit_classical for name in CLASSICAL},
-    **{name: fit_learned for name in LEARNED},
-}
+def fit_plan(name: str, ds: Dataset) -> dict[str, Any]:
+    """What ``fit`` sees: classical codecs have nothing to learn, so their rate control runs on
+    the data they code; learned codecs train on the training split only (the test split is
+    never seen), with this script's config overrides."""
+    if name in LEARNED:
+        return {"config": LEARNED_CONFIG.get(name, {}), "fit_data": ds.train_data()}
+    return {}
 
 
-def model_bytes(codec: Codec, learned: bool) -> int:
-    """Bytes of the saved model directory (weights + codec.json); 0 for classical codecs."""
-    if not learned:
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        codec.save(tmp)
-        return sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
-
-
-# ---- metrics --------------------------------------------------------------------------------
-
-
-def lowpass(x: np.ndarray, fs: float, cutoff: float = LFP_CUTOFF_HZ) -> np.ndarray:
-    sos = butter(4, cutoff, btype="lowpass", fs=fs, output="sos")
-    return sosfiltfilt(sos, x.astype(np.float64), axis=-1)
-
-
-def score(ds: Dataset, recon: Recording) -> dict[str, Any]:
-    out = dict(_quality(ds.test, recon, ds.truth))  # SNDR, spike metrics, truth F1, LFP bands
-    fs = ds.test.sample_rate
-    out["lfp_sndr_db"] = sndr_db(lowpass(ds.test.samples, fs), lowpass(recon.samples, fs))
+def lossy_figures(original: Data, recon: Data, codec: Codec | None) -> dict[str, Any]:
+    """This benchmark's figures beyond the bench's: LFP SNDR and the knob rate control chose."""
+    assert isinstance(original, Recording) and isinstance(recon, Recording)
+    out: dict[str, Any] = {
+        "lfp_sndr_db": lfp_sndr_db(original.samples, recon.samples, original.sample_rate)
+    }
+    if codec is not None:
+        cfg = codec.config.model_dump(mode="json")
+        knob = {k: cfg[k] for k in KNOBS if k in cfg}
+        out["knobs"] = ", ".join(f"{k}={_knob(v)}" for k, v in knob.items()) or None
     return out
 
 
-def empty_row(ds: Dataset, codec: str, kind: str, target: float | None) -> dict[str, Any]:
-    return {
-        "dataset": ds.name,
-        "codec": codec,
-        "kind": kind,
-        "target_ratio": target,
-        "status": "ok",
-        "note": None,
-        "setting": None,
-        "raw_bytes": int(ds.test.samples.nbytes),
-        "container_bytes": None,
-        "ratio": None,
-        "bits_per_sample": None,
-        "sndr_db": None,
-        "spike_window_sndr_db": None,
-        "spike_f1": None,
-        "spike_f1_truth": None,
-        "lfp_band_error": None,
-        "lfp_sndr_db": None,
-        "max_abs_error": None,
-        "model_bytes": None,
-        "fit_seconds": None,
-        "encode_samples_per_s": None,
-        "decode_samples_per_s": None,
-        "encode_x_realtime": None,
-        "decode_x_realtime": None,
-    }
-
-
-def finish_row(
-    row: dict[str, Any], ds: Dataset, size: int, enc_s: float, dec_s: float, recon: Recording
-) -> dict[str, Any]:
-    n = ds.test.samples.size
-    row.update(
-        container_bytes=size,
-        ratio=row["raw_bytes"] / size,
-        bits_per_sample=8.0 * size / n,
-        encode_samples_per_s=n / max(enc_s, 1e-9),
-        decode_samples_per_s=n / max(dec_s, 1e-9),
+def run_registered(ds: Dataset, name: str, target: float) -> RunRecord:
+    record, _ = run_one(
+        ds.name,
+        ds.test,
+        name,
+        Budget(ratio=target),
+        truth=ds.truth,
+        extra=lossy_figures,
+        **fit_plan(name, ds),
     )
-    row["encode_x_realtime"] = row["encode_samples_per_s"] / ds.realtime_rate
-    row["decode_x_realtime"] = row["decode_samples_per_s"] / ds.realtime_rate
-    q = score(ds, recon)
-    for key in (
-        "sndr_db",
-        "spike_window_sndr_db",
-        "spike_f1",
-        "spike_f1_truth",
-        "lfp_band_error",
-        "lfp_sndr_db",
-        "max_abs_error",
-    ):
-        row[key] = q.get(key)
-    return row
-
-
-def run_registered(ds: Dataset, name: str, target: float, learned: bool) -> dict[str, Any]:
-    row = empty_row(ds, name, "learned" if learned else "classical", target)
-    try:
-        start = time.perf_counter()
-        codec = FIT_HOOKS[name](name, Budget(ratio=target), ds)
-        row["fit_seconds"] = time.perf_counter() - start
-        start = time.perf_counter()
-        blob = codec.encode(ds.test)
-        enc_s = time.perf_counter() - start
-    except (BadInputError, RatecraftError) as exc:
-        row.update(status="refused", note=" ".join(str(exc).split()))
-        return row
-    start = time.perf_counter()
-    recon = codec.decode(blob) if learned else decode(blob)  # learned: needs its model
-    dec_s = time.perf_counter() - start
-    assert isinstance(recon, Recording)
-    cfg = codec.config.model_dump(mode="json")
-    knob = {k: cfg[k] for k in ("step", "error_bound", "codebook_size", "residual") if k in cfg}
-    row["setting"] = ", ".join(f"{k}={_knob(v)}" for k, v in knob.items()) or None
-    row["model_bytes"] = model_bytes(codec, learned)
-    return finish_row(row, ds, len(blob), enc_s, dec_s, recon)
+    record.extra["group"] = group(name)
+    return record
 
 
 def _knob(value: Any) -> str:
@@ -280,28 +209,47 @@ def _wavpack(ds: Dataset, bps: float, tmp: Path) -> tuple[int, float, float, Rec
     return wv.stat().st_size, enc_s, dec_s, recon
 
 
-def run_wavpack(ds: Dataset, targets: tuple[float, ...]) -> list[dict[str, Any]]:
+def run_wavpack(ds: Dataset, targets: tuple[float, ...]) -> list[RunRecord]:
     """Per target: the highest -b (bits/sample, 2.0–23.9) whose .wv file meets the ratio.
 
     WavPack's hybrid mode cannot go below 2 bits/sample, so targets above its floor are reported
     as unreachable, and one extra row shows the floor itself.
     """
     if ds.test.samples.dtype != np.int16:
-        row = empty_row(ds, WAVPACK, "classical", None)
-        row.update(status="skipped", note="WavPack row needs int16 samples")
+        row = RunRecord.start(ds.name, ds.test, WAVPACK, "hybrid lossy")
+        row.set(status="skipped", error="WavPack row needs int16 samples")
+        row.extra["group"] = group(WAVPACK)
         return [row]
+
+    def peer(setting: str | Budget, size: int, enc_s: float, dec_s: float, recon: Recording):
+        row = record_peer(
+            ds.name,
+            ds.test,
+            WAVPACK,
+            setting,
+            container_bytes=size,
+            encode_seconds=enc_s,
+            decode_seconds=dec_s,
+            reconstruction=recon,
+            truth=ds.truth,
+            extra=lossy_figures,
+        )
+        row.extra["group"] = group(WAVPACK)
+        return row
+
     rows = []
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         floor = _wavpack(ds, 2.0, tmp)
         floor_ratio = ds.test.samples.nbytes / floor[0]
         for target in targets:
-            row = empty_row(ds, WAVPACK, "classical", target)
             if floor_ratio < target:
-                row.update(
+                row = RunRecord.start(ds.name, ds.test, WAVPACK, Budget(ratio=target))
+                row.set(
                     status="unreachable",
-                    note=f"hybrid mode bottoms out at -b2 (2 bits/sample): {floor_ratio:.2f}x",
+                    error=f"hybrid mode bottoms out at -b2 (2 bits/sample): {floor_ratio:.2f}x",
                 )
+                row.extra["group"] = group(WAVPACK)
                 rows.append(row)
                 continue
             lo, hi = 2.0, 23.9  # ratio falls as bits/sample rise: keep the largest that meets it
@@ -309,14 +257,10 @@ def run_wavpack(ds: Dataset, targets: tuple[float, ...]) -> list[dict[str, Any]]
                 mid = 0.5 * (lo + hi)
                 size = _wavpack(ds, mid, tmp)[0]
                 lo, hi = (mid, hi) if ds.test.samples.nbytes / size >= target else (lo, mid)
-            size, enc_s, dec_s, recon = _wavpack(ds, lo, tmp)
-            row["setting"] = f"-b{lo:.2f} -h"
-            row["model_bytes"] = 0
-            rows.append(finish_row(row, ds, size, enc_s, dec_s, recon))
-        row = empty_row(ds, WAVPACK, "classical", None)
-        row["setting"] = "-b2.00 -h (floor)"
-        row["model_bytes"] = 0
-        rows.append(finish_row(row, ds, *floor))
+            rows.append(peer(Budget(ratio=target), *_wavpack(ds, lo, tmp)))
+            rows[-1].extra["knobs"] = f"-b{lo:.2f} -h"
+        rows.append(peer("floor", *floor))
+        rows[-1].extra["knobs"] = "-b2.00 -h (floor)"
     return rows
 
 
@@ -408,7 +352,7 @@ def _throughput_row(
         wall, cpu = _timed(lambda c=codec: c.encode(stream), 2)
         realtime = STREAM_CHANNELS * STREAM_RATE_HZ
         row.update(
-            model_bytes=model_bytes(codec, True),
+            model_bytes=model_bytes(codec),
             stream_seconds=seconds,
             encode_samples_per_s=stream.samples.size / min(wall),
             encode_x_realtime=stream.samples.size / min(wall) / realtime,
@@ -484,15 +428,15 @@ def throughput_table(rows: list[dict[str, Any]]) -> str:
             cells = [
                 r["codec"],
                 f"{r['ratio']:g}x",
-                _f(r.get("model_bytes"), "d"),
-                _f(r.get("encode_samples_per_s"), ".3g"),
-                f"{_f(r.get('encode_x_realtime'), '.2f')} "
-                f"({_f(r.get('encode_x_realtime_cpu'), '.2f')}) "
+                num(r.get("model_bytes"), "d"),
+                num(r.get("encode_samples_per_s"), ".3g"),
+                f"{num(r.get('encode_x_realtime'), '.2f')} "
+                f"({num(r.get('encode_x_realtime_cpu'), '.2f')}) "
                 + ("PASS" if r["meets_realtime"] else "FAIL"),
-                f"{_f(r.get('window_latency_ms_median'), '.1f')} "
-                f"({_f(r.get('window_cpu_ms_median'), '.1f')}) "
+                f"{num(r.get('window_latency_ms_median'), '.1f')} "
+                f"({num(r.get('window_cpu_ms_median'), '.1f')}) "
                 + ("PASS" if r["meets_latency"] else "FAIL"),
-                _f(r.get("load_average_1min"), ".1f"),
+                num(r.get("load_average_1min"), ".1f"),
             ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -501,91 +445,56 @@ def throughput_table(rows: list[dict[str, Any]]) -> str:
 # ---- output ---------------------------------------------------------------------------------
 
 
-def _f(value: Any, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return format(value, fmt)
-
-
 def _speed(sps: float | None, rt: float | None) -> str:
     if sps is None:
         return "–"
     return f"{sps / 1e6:.2f}M ({rt:.0f}×)" if rt is not None else f"{sps / 1e6:.2f}M"
 
 
-def markdown_table(ds: Dataset, rows: list[dict[str, Any]]) -> str:
-    truth = ds.truth is not None
-    head = ["codec", "target", "real ratio", "setting", "SNDR dB", "spike-win SNDR dB", "spike F1"]
-    head += ["truth F1"] if truth else []
-    head += ["LFP band err", "LFP SNDR dB", "model B", "encode S/s (×RT)", "decode S/s (×RT)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    shown = []
-    for r in rows:  # one line for a codec's run of targets refused for the same reason
-        prev = shown[-1] if shown else None
-        if (
-            prev
-            and r["status"] != "ok"
-            and (prev[0]["codec"], prev[0]["note"])
-            == (
-                r["codec"],
-                r["note"],
-            )
-        ):
-            prev.append(r)
-        else:
-            shown.append([r])
-    for group in shown:
-        r = group[0]
-        target = _f(r["target_ratio"], "g")
-        if len(group) > 1:
-            target = f"{target}–{_f(group[-1]['target_ratio'], 'g')}"
-        cells = [r["codec"], target]
-        if r["status"] != "ok":
-            cells.append(f"n/a ({r['status']}: {r['note']})")
-            cells += ["–"] * (len(head) - len(cells))
-        else:
-            cells += [
-                _f(r["ratio"], ".2f"),
-                r["setting"] or "–",
-                _f(r["sndr_db"], ".1f"),
-                _f(r["spike_window_sndr_db"], ".1f"),
-                _f(r["spike_f1"], ".3f"),
-            ]
-            cells += [_f(r["spike_f1_truth"], ".3f")] if truth else []
-            cells += [
-                _f(r["lfp_band_error"], ".3f"),
-                _f(r["lfp_sndr_db"], ".1f"),
-                _f(r["model_bytes"], "d"),
-                _speed(r["encode_samples_per_s"], r["encode_x_realtime"]),
-                _speed(r["decode_samples_per_s"], r["decode_x_realtime"]),
-            ]
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+def dataset_columns(truth: bool) -> list[Column]:
+    """The columns of a dataset's table (truth F1 only where the simulator's spikes are known)."""
+    return [
+        Column("codec", lambda r: r.codec),
+        Column("target", cell_of("target_ratio", "g")),
+        Column("real ratio", cell_of("ratio", ".2f")),
+        Column("setting", lambda r: r.get("knobs") or "–"),
+        Column("SNDR dB", cell_of("sndr_db", ".1f")),
+        Column("spike-win SNDR dB", cell_of("spike_window_sndr_db", ".1f")),
+        Column("spike F1", cell_of("spike_f1", ".3f")),
+        *([Column("truth F1", cell_of("spike_f1_truth", ".3f"))] if truth else []),
+        Column("LFP band err", cell_of("lfp_band_error", ".3f")),
+        Column("LFP SNDR dB", cell_of("lfp_sndr_db", ".1f")),
+        Column("model B", cell_of("model_bytes", "d")),
+        Column("encode S/s (×RT)", lambda r: _speed(r.encode_samples_per_s, r.encode_x_realtime)),
+        Column("decode S/s (×RT)", lambda r: _speed(r.decode_samples_per_s, r.decode_x_realtime)),
+    ]
 
 
-def _best(rows: list[dict[str, Any]], target: float, key: str) -> dict[str, Any] | None:
+def _value(r: RunRecord, key: str) -> float | None:
+    value = r.get(key)
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _best(rows: list[RunRecord], target: float, key: str) -> RunRecord | None:
     """The row at ``target`` (ratio met) with the highest ``key``."""
     ok = [
         r
         for r in rows
-        if r["status"] == "ok"
-        and r["target_ratio"] == target
-        and r["ratio"] >= target
-        and r[key] is not None
-        and not math.isnan(r[key])
+        if r.status == "ok"
+        and r.target_ratio == target
+        and (r.ratio or 0.0) >= target
+        and _value(r, key) is not None
     ]
-    return max(ok, key=lambda r: r[key]) if ok else None
+    return max(ok, key=lambda r: _value(r, key) or 0.0) if ok else None
 
 
-def targets(datasets: list[Dataset], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def targets(datasets: list[Dataset], records: list[RunRecord]) -> list[dict[str, Any]]:
     """Issue 3's targets at 20x and 200x: the classical bar and, if any ran, learned results."""
     out = []
     for ds in datasets:
-        rows = [r for r in records if r["dataset"] == ds.name]
-        classical = [r for r in rows if r["kind"] == "classical"]
-        learned = [r for r in rows if r["kind"] == "learned"]
+        rows = [r for r in records if r.input == ds.name]
+        classical = [r for r in rows if r.get("group") == "classical"]
+        learned = [r for r in rows if r.get("group") == "learned"]
         f1_key = "spike_f1_truth" if ds.truth is not None else "spike_f1"
         checks = [
             (20.0, f1_key, "spike F1", F1_AT_20, None),
@@ -595,10 +504,12 @@ def targets(datasets: list[Dataset], records: list[dict[str, Any]]) -> list[dict
         ]
         for ratio, key, label, absolute, margin in checks:
             best = _best(classical, ratio, key)
+            best_value = None if best is None else _value(best, key)
             bar = absolute
             if margin is not None:
-                bar = None if best is None else best[key] + margin
+                bar = None if best_value is None else best_value + margin
             mine = _best(learned, ratio, key)
+            mine_value = None if mine is None else _value(mine, key)
             out.append(
                 {
                     "dataset": ds.name,
@@ -611,15 +522,17 @@ def targets(datasets: list[Dataset], records: list[dict[str, Any]]) -> list[dict
                         else f"best classical + {margin:g}"
                     ),
                     "bar": bar,
-                    "best_classical": None if best is None else best[key],
-                    "best_classical_codec": None if best is None else best["codec"],
+                    "best_classical": best_value,
+                    "best_classical_codec": None if best is None else best.codec,
                     "classical_meets_target": (
-                        None if best is None or margin is not None else bool(best[key] >= bar)
+                        None
+                        if best_value is None or bar is None or margin is not None
+                        else bool(best_value >= bar)
                     ),
-                    "best_learned": None if mine is None else mine[key],
-                    "best_learned_codec": None if mine is None else mine["codec"],
+                    "best_learned": mine_value,
+                    "best_learned_codec": None if mine is None else mine.codec,
                     "learned_meets_target": (
-                        None if mine is None or bar is None else bool(mine[key] >= bar)
+                        None if mine_value is None or bar is None else bool(mine_value >= bar)
                     ),
                 }
             )
@@ -651,7 +564,7 @@ def targets_table(checks: list[dict[str, Any]]) -> str:
             f"{c['ratio']:g}x",
             c["metric"],
             c["target"],
-            _f(c["bar"], ".3g"),
+            num(c["bar"], ".3g"),
             classical,
             learned,
         ]
@@ -659,7 +572,7 @@ def targets_table(checks: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(datasets: list[Dataset], records: list[dict[str, Any]], path: Path) -> None:
+def plot(datasets: list[Dataset], records: list[RunRecord], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -671,23 +584,23 @@ def plot(datasets: list[Dataset], records: list[dict[str, Any]], path: Path) -> 
         len(keys), len(datasets), figsize=(5.5 * len(datasets), 3.6 * len(keys)), squeeze=False
     )
     for j, ds in enumerate(datasets):
-        rows = [r for r in records if r["dataset"] == ds.name and r["status"] == "ok"]
-        codecs = list(dict.fromkeys(r["codec"] for r in rows))
+        rows = [r for r in records if r.input == ds.name and r.status == "ok"]
+        codecs = list(dict.fromkeys(r.codec for r in rows))
         for i, (key, label) in enumerate(keys):
             ax = axes[i][j]
             for codec in codecs:
                 pts = sorted(
-                    (r["ratio"], r[key])
+                    (r.ratio or 0.0, value)
                     for r in rows
-                    if r["codec"] == codec and r[key] is not None and math.isfinite(r[key])
+                    if r.codec == codec
+                    and (value := _value(r, key)) is not None
+                    and math.isfinite(value)
                 )
                 if pts:
-                    style = (
-                        "--"
-                        if rows and any(r["kind"] == "learned" for r in rows if r["codec"] == codec)
-                        else "-"
+                    learned = any(r.get("group") == "learned" for r in rows if r.codec == codec)
+                    ax.plot(
+                        *zip(*pts, strict=True), "--" if learned else "-", marker="o", label=codec
                     )
-                    ax.plot(*zip(*pts, strict=True), style, marker="o", label=codec)
             ax.set_xscale("log")
             ax.set_xlabel("real compression ratio")
             ax.set_ylabel(label)
@@ -764,8 +677,8 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append("wavpack/wvunpack not installed; the WavPack hybrid rows are skipped")
             else:
                 runnable.append(name)
-        elif name not in FIT_HOOKS:
-            notes.append(f"{name}: no fit hook in this script; skipped")
+        elif name not in (*CLASSICAL, *LEARNED):
+            notes.append(f"{name}: not a codec of this benchmark; skipped")
         elif name not in registered:
             notes.append(f"{name}: not registered in ratecraft (yet); skipped")
         else:
@@ -774,24 +687,24 @@ def main(argv: list[str] | None = None) -> int:
     ratios = QUICK_RATIOS if args.quick else RATIOS
     if args.quick and any(n in AUTOENCODERS for n in runnable):
         notes.append(f"--quick: autoencoders train briefly ({QUICK_LEARNED_CONFIG})")
-    records: list[dict[str, Any]] = []
+    records: list[RunRecord] = []
     print(f"# Lossy signals — rate–distortion at real ratios {', '.join(f'{r:g}' for r in ratios)}")
     print(f"\n{CORES} core(s) pinned; ratios are raw bytes / real container bytes.\n")
     for note in notes:
         print(f"note: {note}")
     for ds in datasets:
-        rows: list[dict[str, Any]] = []
+        rows: list[RunRecord] = []
         for name in runnable:
             t0 = time.perf_counter()
             if name == WAVPACK:
                 rows += run_wavpack(ds, ratios)
             else:
                 for target in ratios:
-                    rows.append(run_registered(ds, name, target, name in LEARNED))
+                    rows.append(run_registered(ds, name, target))
             log.warning("%s / %s: %.1f s", ds.name, name, time.perf_counter() - t0)
         records += rows
         print(f"\n## {ds.name}\n\n{ds.description}\n")
-        print(markdown_table(ds, rows))
+        print(markdown_table(rows, dataset_columns(ds.truth is not None), keys=2))
 
     learned_run = [n for n in runnable if n in LEARNED]
     speed: list[dict[str, Any]] = []
@@ -834,8 +747,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": checks,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n")
+    write_json(out, doc)
     print(
         f"\nwrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out} and the plot "
         f"{args.plot} ({elapsed:.0f} s)"

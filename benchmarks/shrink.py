@@ -32,7 +32,6 @@ import argparse  # noqa: E402
 import copy  # noqa: E402
 import datetime as dt  # noqa: E402
 import importlib.util  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
 import tempfile  # noqa: E402
@@ -47,7 +46,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import ratecraft  # noqa: E402
-from ratecraft.bench import json_safe  # noqa: E402
+from ratecraft.bench import write_json  # noqa: E402
 from ratecraft.codecs import Budget, available_codecs, get_codec  # noqa: E402
 from ratecraft.errors import RatecraftError  # noqa: E402
 from ratecraft.evaluate.classification import ClassificationEvaluator  # noqa: E402
@@ -578,8 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": notes,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n")
+    write_json(out, doc)
     print(f"wrote {out}")
     return 0
 

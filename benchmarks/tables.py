@@ -13,10 +13,12 @@ the issue states them "at the default config".
 
 For each table and target ratio R every codec is fitted with ``Budget(ratio=R)``; we report the
 *real* ratio (raw bytes / container bytes, headers included), bits per sample (container bits /
-cells), per-family NMSE (mean over families, and worst / best family ratio). Learned codecs run
-with ``allocation_strategy`` ``uniform`` and ``rd``. On the labelled sets a LogisticRegression
-(max_iter=2000; Ridge for diabetes) is trained on the original train rows of a fixed 70/30
-split and scored on the original and on the reconstructed test rows.
+stored values, i.e. per cell), per-family NMSE (mean over families, and worst / best family
+ratio). Learned codecs run with ``allocation_strategy`` ``uniform`` and ``rd``. Every row runs
+through ``ratecraft.bench.run_one`` and is a :class:`ratecraft.bench.RunRecord`; its
+``strategy``, ``parameters`` and ``downstream`` figures are in its ``extra``. On the labelled
+sets a LogisticRegression (max_iter=2000; Ridge for diabetes) is trained on the original train
+rows of a fixed 70/30 split and scored on the original and on the reconstructed test rows.
 
 Run: ``.venv/bin/python benchmarks/tables.py [--quick] [--cores N]``; writes
 ``benchmarks/results/tables.json``.
@@ -33,7 +35,6 @@ CORES, AFFINITY = pin_threads(sys.argv[1:])
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import itertools  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
@@ -47,6 +48,8 @@ import numpy as np  # noqa: E402
 
 import ratecraft  # noqa: E402
 from ratecraft.allocation import predicted_distortion  # noqa: E402
+from ratecraft.bench import Column, RunRecord, markdown_table, run_one, write_json  # noqa: E402
+from ratecraft.bench.output import cell_of, num  # noqa: E402
 from ratecraft.codecs import get_codec  # noqa: E402
 from ratecraft.codecs.budget import Budget  # noqa: E402
 from ratecraft.data.clean import clean_table  # noqa: E402
@@ -54,7 +57,6 @@ from ratecraft.data.grouping import cluster_groups  # noqa: E402
 from ratecraft.data.synthetic_table import simulate_table  # noqa: E402
 from ratecraft.data.types import FeatureTable  # noqa: E402
 from ratecraft.diagnostics import diagnose  # noqa: E402
-from ratecraft.metrics.table import per_family_nmse  # noqa: E402
 
 log = logging.getLogger("benchmarks.tables")
 
@@ -141,54 +143,34 @@ def _downstream(ds: Dataset, x: np.ndarray, x_hat: np.ndarray) -> dict[str, floa
     }
 
 
-def _family_summary(x: np.ndarray, x_hat: np.ndarray, families: list[str]) -> dict[str, Any]:
-    fam = per_family_nmse(x, x_hat, families)
-    vals = [v for v in fam.values() if np.isfinite(v)]
-    lo, hi = (min(vals), max(vals)) if vals else (math.nan, math.nan)
-    return {
-        "per_family": fam,
-        "mean_family_nmse": float(np.mean(vals)) if vals else math.nan,
-        "worst_best_ratio": hi / lo if lo > 0 else math.inf,
-    }
-
-
 def learned_config(strategy: str, epochs: int, **extra: Any) -> dict[str, Any]:
     return {"allocation_strategy": strategy, "train": {"epochs": epochs}, **extra}
 
 
 def run_codec(
     ds: Dataset, table: FeatureTable, name: str, strategy: str | None, ratio: float, epochs: int
-) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "dataset": ds.name,
-        "codec": name,
-        "strategy": strategy or "-",
-        "target_ratio": ratio,
-    }
-    start = time.perf_counter()
-    try:
-        cfg = learned_config(strategy, epochs) if strategy else None
-        codec = get_codec(name, cfg).fit(table, Budget(ratio=ratio))
-        blob, stats = codec.encode_with_stats(table)
-        rec = codec.decode(blob)
-    except Exception as exc:  # a refusal is a result, not a crash
-        row.update(status="refused", error=f"{type(exc).__name__}: {exc}")
-        return row
-    x = np.asarray(table.values, np.float64)
-    x_hat = np.asarray(rec.values, np.float64)
-    row.update(
-        status="ok",
-        ratio=stats.ratio,
-        bits_per_sample=8.0 * stats.container_bytes / table.n_samples,
-        bits_per_value=stats.bits_per_sample,
-        container_bytes=stats.container_bytes,
-        seconds=time.perf_counter() - start,
-        **_family_summary(x, x_hat, list(table.families or ["all"] * table.n_features)),
+) -> RunRecord:
+    """Fit ``name`` at ``ratio`` on ``table``, code it, decode it and score it (with the
+    downstream model); learned codecs (``strategy`` given) with that allocation strategy."""
+
+    def figures(original: Any, recon: Any, codec: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if strategy:
+            out["parameters"] = codec.parameter_count()
+        x = np.asarray(original.values, np.float64)
+        out["downstream"] = _downstream(ds, x, np.asarray(recon.values, np.float64))
+        return out
+
+    record, _ = run_one(
+        ds.name,
+        table,
+        name,
+        Budget(ratio=ratio),
+        config=learned_config(strategy, epochs) if strategy else None,
+        extra=figures,
     )
-    if strategy:
-        row["parameters"] = codec.parameter_count()
-    row["downstream"] = _downstream(ds, x, x_hat)
-    return row
+    record.extra = {"strategy": strategy or "-", **record.extra}
+    return record
 
 
 # ---- synthetic-table checks ---------------------------------------------------------------
@@ -270,33 +252,30 @@ def _f(v: Any, nd: int = 3) -> str:
     return str(v)
 
 
-def print_results(rows: list[dict[str, Any]]) -> None:
-    for ds in dict.fromkeys(r["dataset"] for r in rows):
+def _downstream_text(r: RunRecord) -> str:
+    d = r.get("downstream")
+    return f"{d['metric']} {d['original']:.3f} → {d['reconstructed']:.3f}" if d else "-"
+
+
+COLUMNS = (
+    Column("codec", lambda r: r.codec),
+    Column("alloc", lambda r: r.get("strategy")),
+    Column("target", cell_of("target_ratio", "g")),
+    Column("real ratio", cell_of("ratio", ".3g")),
+    Column("bits/sample", cell_of("bits_per_sample", ".3g")),
+    Column("mean fam NMSE", cell_of("nmse_mean", ".3g")),
+    Column("worst/best", cell_of("family_worst_best", ".3g")),
+    Column("downstream (orig → rec)", _downstream_text),
+)
+
+
+def print_results(rows: list[RunRecord]) -> None:
+    for ds in dict.fromkeys(r.input for r in rows):
         print(f"\n### {ds}\n")
-        print(
-            "| codec | alloc | target | real ratio | bits/sample | mean fam NMSE | worst/best "
-            "| downstream (orig → rec) |"
-        )
-        print("|---|---|---|---|---|---|---|---|")
-        for r in rows:
-            if r["dataset"] != ds:
-                continue
-            if r["status"] != "ok":
-                print(
-                    f"| {r['codec']} | {r['strategy']} | {r['target_ratio']:g} | refused: "
-                    f"{r['error']} | | | | |"
-                )
-                continue
-            d = r.get("downstream")
-            down = f"{d['metric']} {d['original']:.3f} → {d['reconstructed']:.3f}" if d else "-"
-            print(
-                f"| {r['codec']} | {r['strategy']} | {r['target_ratio']:g} | {_f(r['ratio'])} | "
-                f"{_f(r['bits_per_sample'])} | {_f(r['mean_family_nmse'])} | "
-                f"{_f(r['worst_best_ratio'])} | {down} |"
-            )
+        print(markdown_table([r for r in rows if r.input == ds], COLUMNS, keys=3), end="")
 
 
-def verdicts(rows: list[dict[str, Any]], checks: dict[str, Any]) -> list[dict[str, Any]]:
+def verdicts(rows: list[RunRecord], checks: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def add(name: str, ok: bool, detail: str) -> None:
@@ -339,30 +318,18 @@ def verdicts(rows: list[dict[str, Any]], checks: dict[str, Any]) -> list[dict[st
         )
     for r in rows:
         d = r.get("downstream")
-        if r["status"] != "ok" or not d or d["metric"] != "accuracy" or r["target_ratio"] != 8:
+        if r.status != "ok" or not d or d["metric"] != "accuracy" or r.target_ratio != 8:
             continue
-        if r["strategy"] == "-":
+        if r.get("strategy") == "-":
             continue
         drop = 100.0 * (d["original"] - d["reconstructed"])
         add(
-            f"{r['dataset']} {r['codec']}/{r['strategy']} @8x: accuracy within 2 points",
+            f"{r.input} {r.codec}/{r.get('strategy')} @8x: accuracy within 2 points",
             drop <= 2.0,
             f"{d['original']:.3f} → {d['reconstructed']:.3f} "
-            f"({drop:+.1f} pts drop, real ratio {r['ratio']:.2f})",
+            f"({drop:+.1f} pts drop, real ratio {num(r.ratio, '.2f')})",
         )
     return out
-
-
-def json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -389,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = (8.0,) if args.quick else (8.0, 16.0)
     t0 = time.perf_counter()
 
-    rows: list[dict[str, Any]] = []
+    rows: list[RunRecord] = []
     cleaning: dict[str, Any] = {}
     for ds in load_datasets(args.quick):
         table, report = clean_table(ds.table)
@@ -453,8 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": elapsed,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n")
+    write_json(out, doc)
     print(f"wrote {out}")
     return 0
 

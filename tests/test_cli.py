@@ -275,7 +275,7 @@ def test_warnings_and_verbose_logs_go_to_stderr(tmp_path, npz):
     write_data(FeatureTable(values=values), table)
     loud = run("--verbose", "bench", table, "--codecs", "predictive,zstd")
     assert loud.exit_code == 0, loud.stderr
-    assert "info: ratecraft.bench:" in loud.stderr and "refused" in loud.stderr
+    assert "info: ratecraft.bench.runner:" in loud.stderr and "refused" in loud.stderr
 
 
 def test_decode_a_time_range(tmp_path, npz, recording):

@@ -15,7 +15,6 @@ sees the same bytes. The output folder receives ``report.md``, ``results.json`` 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 import platform
@@ -27,13 +26,12 @@ from typing import Any
 import numpy as np
 
 from ratecraft.api import DEFAULT_LOSSY_CODEC, write_file
-from ratecraft.bench import failures, markdown_table, run_bench
+from ratecraft.bench import RunRecord, failures, markdown_table, run_bench, write_json
 from ratecraft.codecs import Budget, default_codecs
 from ratecraft.codecs.base import codec_class
 from ratecraft.data.io import describe
 from ratecraft.data.types import Data, FeatureTable, Recording
 from ratecraft.errors import BadInputError
-from ratecraft.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +68,7 @@ class DemoInput:
 class DemoResult:
     """What :func:`run_demo` produced."""
 
-    records: list[dict[str, Any]]
+    records: list[RunRecord]
     out_dir: Path
     report: Path
     results: Path
@@ -79,7 +77,7 @@ class DemoResult:
     table: str = ""
 
     @property
-    def failed(self) -> list[dict[str, Any]]:
+    def failed(self) -> list[RunRecord]:
         return failures(self.records)
 
 
@@ -170,18 +168,18 @@ class _TracePicker:
         self.original = data.samples[self.channel, self.start : self.stop].copy()
         self.fs = float(data.sample_rate)
         self.scale = float(data.uv_per_step)
-        self.best: tuple[float, dict[str, Any], np.ndarray] | None = None
+        self.best: tuple[float, RunRecord, np.ndarray] | None = None
 
-    def __call__(self, record: dict[str, Any], original: Data, recon: Data | None) -> None:
-        if record["input"] != self.name or record["status"] != "ok" or recon is None:
+    def __call__(self, record: RunRecord, original: Data, recon: Data | None) -> None:
+        if record.input != self.name or record.status != "ok" or recon is None:
             return
         assert isinstance(recon, Recording)
-        if record["lossless"]:
+        if record.lossless:
             rank = 3.0
-        elif record["target_ratio"] == TRACE_RATIO:
-            rank = 0.0 if record["codec"] == DEFAULT_LOSSY_CODEC else 0.5
+        elif record.target_ratio == TRACE_RATIO:
+            rank = 0.0 if record.codec == DEFAULT_LOSSY_CODEC else 0.5
         else:
-            rank = 1.0 if record["target_ratio"] is not None else 2.0
+            rank = 1.0 if record.target_ratio is not None else 2.0
         if self.best is None or rank < self.best[0]:
             window = recon.samples[self.channel, self.start : self.stop].copy()
             self.best = (rank, record, window)
@@ -230,7 +228,7 @@ def run_demo(
         _, rec, window = picker.best
         caption = (
             f"{probe.name}, channel {picker.channel}, {TRACE_MS:g} ms: original vs "
-            f"{rec['codec']} ({rec['setting']}, real ratio {rec['ratio']:.2f})"
+            f"{rec.codec} ({rec.setting}, real ratio {rec.ratio:.2f})"
         )
         drawn = plot_trace(
             picker.original,
@@ -301,7 +299,7 @@ def run_demo(
         "inputs": input_docs,
         "records": records,
     }
-    write_file(results, (json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n").encode())
+    write_json(results, doc)
     return DemoResult(
         records=records,
         out_dir=out,

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from ratecraft.bench import _truth_f1
+from ratecraft.bench import truth_f1
 from ratecraft.bitstream.container import iter_chunks
 from ratecraft.codecs import (
     Budget,
@@ -95,7 +95,7 @@ def test_spikes_and_lfp_survive_200x(codec200, test_pair):
     rec, truth = test_pair
     out = codec200.decode(codec200.encode(rec))
     assert spike_f1(rec.samples, out.samples, rec.sample_rate) >= 0.9
-    assert _truth_f1(rec, out, truth) >= 0.85  # the simulator's own spikes, not the detector's
+    assert truth_f1(rec, out, truth) >= 0.85  # the simulator's own spikes, not the detector's
     assert lfp_sndr_db(rec.samples, out.samples, rec.sample_rate) >= 10.0
 
 

@@ -42,6 +42,8 @@ def test_diagnose_bottleneck_regression(table):
     codec = get_codec("grouped-vae", {"train": {"epochs": 2}, "hidden": 16}).fit(table)
     d = diagnose(codec, table, target=np.nan_to_num(table.values[:, 40]) + 0.5)
     assert d["semantic"]["metric"] == "r2" and d["min_codebook_utilization"] is None
+    # bits per stored value (cell), not per row
+    assert d["bits_per_sample"] == pytest.approx(8 * d["container_bytes"] / table.values.size)
     assert "—" in markdown(d)
 
 

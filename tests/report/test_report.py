@@ -1,9 +1,14 @@
 """The demo writes a report with its figures and machine-readable results."""
 
 import json
+import math
 
 import numpy as np
+import pytest
 
+from ratecraft.bench import RunRecord
+from ratecraft.codecs import Budget
+from ratecraft.data.types import Recording
 from ratecraft.demo import run_demo
 from ratecraft.report import plot_rate_distortion, plot_ratios, plot_trace, render_report
 
@@ -34,6 +39,11 @@ def test_quick_demo_writes_report_results_and_plots(tmp_path):
     assert len(doc["inputs"]) == 4 and doc["wall_seconds"] > 0
     assert all(r["bit_exact"] for r in records if r["lossless"] and r["status"] == "ok")
     assert not result.failed
+    assert all(isinstance(r, RunRecord) for r in result.records)
+    for r in records:  # bits per stored value, for recordings and tables alike
+        assert r["n_samples"] == math.prod(r["shape"])
+        if r["container_bytes"]:
+            assert r["bits_per_sample"] == pytest.approx(8 * r["container_bytes"] / r["n_samples"])
     report = (tmp_path / "report.md").read_text()
     for text in (
         "## Inputs",
@@ -49,26 +59,18 @@ def test_quick_demo_writes_report_results_and_plots(tmp_path):
     assert "| input | codec | setting |" in result.table
 
 
-def _record(**kw):
+def _record(codec: str = "c", setting: Budget | None = None, **values) -> RunRecord:
+    data = Recording(samples=np.zeros((2, 800), np.int16), sample_rate=30000.0)
+    record = RunRecord.start("x", data, codec, setting or Budget(lossless=True))
     base = {
-        "input": "x",
-        "kind": "recording",
-        "codec": "c",
-        "setting": "lossless",
-        "lossless": True,
-        "status": "ok",
-        "error": None,
-        "ratio": 2.0,
-        "bits_per_sample": 8.0,
-        "est_bits_per_sample": None,
+        "container_bytes": 1600,  # ratio 2, 8 bits per value
         "sndr_db": float("inf"),
         "spike_f1": 1.0,
-        "family_nmse": None,
-        "encode_samples_per_s": 1e6,
-        "decode_samples_per_s": 2e6,
+        "encode_seconds": 1e-3,
+        "decode_seconds": 5e-4,
         "bit_exact": True,
     }
-    return {**base, **kw}
+    return record.set(**{**base, **values})
 
 
 def test_render_report_lists_failures_and_refusals():
@@ -80,10 +82,11 @@ def test_render_report_lists_failures_and_refusals():
             error="lossless round trip is not bit-exact",
             bit_exact=False,
         ),
-        _record(codec="picky", status="refused", error="picky: NaN", ratio=None),
+        _record(codec="picky", status="refused", error="picky: NaN", container_bytes=None),
     ]
     text = render_report(records, title="t", notes=["a note"], plots=[("cap", "p.png")])
     assert text.startswith("# t\n")
+    assert "| x | c | lossless | 2.00 | 8.000 |" in text
     assert "FAILED: lossless round trip is not bit-exact" in text
     assert "### Failures" in text and "### Refused runs" in text
     assert "n/a (refused: picky: NaN)" in text
@@ -96,14 +99,14 @@ def test_plots_skip_empty_input_and_draw_pngs(tmp_path):
     lossy = [
         _record(
             codec="q",
-            setting=f"ratio={r}",
-            lossless=False,
-            ratio=r,
-            bits_per_sample=16 / r,
-            sndr_db=30 - r,
+            setting=Budget(ratio=r),
+            container_bytes=3200 // r,
+            sndr_db=30.0 - r,
+            bit_exact=False,
         )
         for r in (5, 10)
     ]
+    assert [r.bits_per_sample for r in lossy] == [3200 // 5 * 8 / 1600, 3200 // 10 * 8 / 1600]
     assert plot_rate_distortion(lossy, tmp_path / "rd.png").read_bytes()[:4] == b"\x89PNG"
     assert plot_ratios(lossy, tmp_path / "r.png").exists()
     x = np.sin(np.linspace(0, 10, 300))

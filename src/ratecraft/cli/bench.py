@@ -80,8 +80,8 @@ def bench_cmd(
     if failed:
         first = failed[0]
         raise RatecraftError(
-            f"{len(failed)} of {len(records)} run(s) failed; first: {first['input']} / "
-            f"{first['codec']} / {first['setting']}: {first['error']}"
+            f"{len(failed)} of {len(records)} run(s) failed; first: {first.input} / "
+            f"{first.codec} / {first.setting}: {first.error}"
         )
 
 
@@ -108,6 +108,6 @@ def demo_cmd(
     if result.failed:
         first = result.failed[0]
         raise RatecraftError(
-            f"{len(result.failed)} run(s) failed; first: {first['input']} / {first['codec']} / "
-            f"{first['setting']}: {first['error']}"
+            f"{len(result.failed)} run(s) failed; first: {first.input} / {first.codec} / "
+            f"{first.setting}: {first.error}"
         )

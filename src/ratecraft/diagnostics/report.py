@@ -89,7 +89,7 @@ def diagnose(
         "parameters": codec.parameter_count(),
         "container_bytes": stats.container_bytes,
         "ratio": stats.ratio,
-        "bits_per_sample": stats.bits_per_sample,
+        "bits_per_sample": stats.bits_per_sample,  # per stored value, as everywhere
         "estimated_bits_per_sample": stats.estimated_bits_per_sample or 0.0,
         "worst_best_error_ratio": max(errors) / min(errors) if min(errors) > 0 else math.inf,
         "min_codebook_utilization": min((h["utilization"] for h in levels), default=None),

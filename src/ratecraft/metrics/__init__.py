@@ -1,6 +1,11 @@
 """Fidelity metrics for reconstructed recordings (waveform, spikes, LFP bands) and tables."""
 
-from ratecraft.metrics.bands import LFP_BANDS, band_power_error, lfp_band_power_error_mean
+from ratecraft.metrics.bands import (
+    LFP_BANDS,
+    band_power_error,
+    lfp_band_power_error_mean,
+    lfp_sndr_db,
+)
 from ratecraft.metrics.signal import max_abs_error, prd_percent, sndr_db
 from ratecraft.metrics.spikes import (
     bandpass,
@@ -21,6 +26,7 @@ __all__ = [
     "bandpass",
     "detect_spikes",
     "lfp_band_power_error_mean",
+    "lfp_sndr_db",
     "match_events",
     "max_abs_error",
     "per_family_nmse",

@@ -1,4 +1,5 @@
-"""LFP band-power fidelity: how far the reconstruction moves the power in each rhythm band.
+"""LFP fidelity: how far the reconstruction moves the power in each rhythm band, and the SNDR
+of the low-passed signals.
 
 Power spectra come from Welch's method with 2 s Hann segments (0.5 Hz bins) — or the whole
 signal when it is shorter — so the delta band is resolved on recordings of a few seconds. Per
@@ -11,10 +12,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import welch
+from scipy.signal import butter, sosfiltfilt, welch
 
 from ratecraft.errors import BadInputError
 from ratecraft.metrics._validate import check_rate, signal_pair
+from ratecraft.metrics.signal import sndr_db
 
 LFP_BANDS: dict[str, tuple[float, float]] = {
     "delta": (1.0, 4.0),
@@ -23,6 +25,7 @@ LFP_BANDS: dict[str, tuple[float, float]] = {
     "beta": (13.0, 30.0),
     "gamma": (30.0, 80.0),
 }
+LFP_CUTOFF_HZ = 300.0
 _SEGMENT_S = 2.0
 _MIN_BINS = 2  # a band needs at least this many PSD bins to be resolved
 
@@ -75,3 +78,13 @@ def lfp_band_power_error_mean(
     """Mean of :func:`band_power_error` over the resolved bands; ``nan`` when none is resolved."""
     errors = band_power_error(original, reconstructed, fs, bands)
     return float(np.mean(list(errors.values()))) if errors else math.nan
+
+
+def lfp_sndr_db(
+    original: np.ndarray, reconstructed: np.ndarray, fs: float, cutoff: float = LFP_CUTOFF_HZ
+) -> float:
+    """SNDR (dB) of both signals low-passed below ``cutoff`` (4th-order zero-phase Butterworth)."""
+    sos = butter(4, cutoff, btype="lowpass", fs=fs, output="sos")
+    a = sosfiltfilt(sos, np.asarray(original).astype(np.float64), axis=-1)
+    b = sosfiltfilt(sos, np.asarray(reconstructed).astype(np.float64), axis=-1)
+    return sndr_db(a, b)

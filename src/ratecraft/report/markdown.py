@@ -6,23 +6,23 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ratecraft.bench import markdown_table
+from ratecraft.bench import RunRecord, markdown_table
 
 DEFINITIONS = (
     "**ratio** = raw bytes / bytes of the `.rcz` container file, headers included. "
-    "**bits/sample** = 8 × container bytes / stored values (channels × time, or samples × "
-    "features). **est. bits/sample** is the codec's model estimate −Σlog2 p, shown beside the "
-    "real rate, never instead of it (– for codecs without a probability model, such as the "
-    "byte compressors). **SNDR** is computed about each channel's (feature's) mean, over the "
-    "entries the original has; `inf` means an exact reconstruction. **spike F1** compares spikes "
-    "detected on the reconstruction with those detected on the original; **truth F1** compares "
-    "them with the simulator's true spikes on every electrode where they are at least twice the "
-    "detection threshold deep (fainter ones may be found or missed without penalty); its lossless "
-    "value is the ceiling. **family NMSE** is the mean per-feature MSE / "
-    "variance within each feature family. Throughput counts stored values per second; encode "
-    "excludes `fit` (rate control), which the JSON reports as `fit_seconds`. Every run decodes "
-    "its own container; lossless runs must be bit-exact and max-error runs must meet their "
-    "bound, otherwise they are reported as FAILED."
+    "**bits/sample** = 8 × container bytes / stored values, i.e. bits per value (channels × "
+    "time, or samples × features). **est. bits/sample** is the codec's model estimate −Σlog2 p,"
+    " shown beside the real rate, never instead of it (– for codecs without a probability "
+    "model, such as the byte compressors). **SNDR** is computed about each channel's "
+    "(feature's) mean, over the entries the original has; `inf` means an exact reconstruction. "
+    "**spike F1** compares spikes detected on the reconstruction with those detected on the "
+    "original; **truth F1** compares them with the simulator's true spikes on every electrode "
+    "where they are at least twice the detection threshold deep (fainter ones may be found or "
+    "missed without penalty); its lossless value is the ceiling. **family NMSE** is the mean "
+    "per-feature MSE / variance within each feature family. Throughput counts stored values per"
+    " second; encode excludes `fit` (rate control), which the JSON reports as `fit_seconds`. "
+    "Every run decodes its own container; lossless runs must be bit-exact and max-error runs "
+    "must meet their bound, otherwise they are reported as FAILED."
 )
 
 
@@ -58,14 +58,14 @@ def inputs_table(inputs: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def family_nmse_tables(records: Sequence[dict[str, Any]]) -> str:
+def family_nmse_tables(records: Sequence[RunRecord]) -> str:
     """One markdown table per table input: NMSE of every feature family for every run."""
     out = []
-    for name in dict.fromkeys(r["input"] for r in records if r.get("kind") == "table"):
-        rows = [r for r in records if r["input"] == name and r.get("family_nmse")]
+    for name in dict.fromkeys(r.input for r in records if r.kind == "table"):
+        rows = [r for r in records if r.input == name and r.family_nmse]
         if not rows:
             continue
-        fams = list(dict.fromkeys(f for r in rows for f in r["family_nmse"]))
+        fams = list(dict.fromkeys(f for r in rows for f in r.family_nmse or {}))
         lines = [
             f"**{_cell(name)}**",
             "",
@@ -73,8 +73,8 @@ def family_nmse_tables(records: Sequence[dict[str, Any]]) -> str:
             "|---|---|" + "---|" * len(fams),
         ]
         for r in rows:
-            cells = [_nmse(r["family_nmse"].get(f)) for f in fams]
-            lines.append(f"| {r['codec']} | {r['setting']} | " + " | ".join(cells) + " |")
+            cells = [_nmse((r.family_nmse or {}).get(f)) for f in fams]
+            lines.append(f"| {_cell(r.codec)} | {_cell(r.setting)} | " + " | ".join(cells) + " |")
         out.append("\n".join(lines))
     return "\n\n".join(out)
 
@@ -86,7 +86,7 @@ def _nmse(value: float | None) -> str:
 
 
 def render_report(
-    records: Sequence[dict[str, Any]],
+    records: Sequence[RunRecord],
     *,
     title: str = "ratecraft benchmark",
     intro: str = "",
@@ -111,15 +111,13 @@ def render_report(
     families = family_nmse_tables(records)
     if families:
         blocks += ["### Per-family NMSE (tables)", families]
-    failed = [r for r in records if r["status"] == "failed"]
-    refused = [r for r in records if r["status"] == "refused"]
+    failed = [r for r in records if r.status == "failed"]
+    refused = [r for r in records if r.status not in ("ok", "failed")]
     for heading, rows in (("### Failures", failed), ("### Refused runs", refused)):
         if rows:
             blocks += [
                 heading,
-                _bullets(
-                    f"{r['input']} · {r['codec']} · {r['setting']}: {r['error']}" for r in rows
-                ),
+                _bullets(f"{r.input} · {r.codec} · {r.setting}: {r.error}" for r in rows),
             ]
     if plots:
         blocks.append("## Plots")

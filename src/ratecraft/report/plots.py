@@ -12,9 +12,12 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ratecraft.bench import RunRecord
 
 PathLike = str | os.PathLike[str]
 
@@ -37,26 +40,26 @@ def _save(fig: Any, path: PathLike) -> Path:
     return Path(path)
 
 
-def _ok(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in records if r.get("status") == "ok" and r.get("ratio") is not None]
+def _ok(records: Sequence[RunRecord]) -> list[RunRecord]:
+    return [r for r in records if r.status == "ok" and r.ratio is not None]
 
 
-def plot_ratios(records: Sequence[dict[str, Any]], path: PathLike) -> Path | None:
+def plot_ratios(records: Sequence[RunRecord], path: PathLike) -> Path | None:
     """Horizontal bars of the real ratio of every successful run, one panel per input."""
     ok = _ok(records)
-    inputs = list(dict.fromkeys(r["input"] for r in ok))
+    inputs = list(dict.fromkeys(r.input for r in ok))
     if not inputs:
         return None
-    counts = [sum(r["input"] == name for r in ok) for name in inputs]
+    counts = [sum(r.input == name for r in ok) for name in inputs]
     fig = _figure(8.0, 1.2 + 0.32 * sum(counts) + 0.5 * len(inputs))
     axes = fig.subplots(
         len(inputs), 1, squeeze=False, gridspec_kw={"height_ratios": [max(c, 1) for c in counts]}
     )[:, 0]
     for ax, name in zip(axes, inputs, strict=True):
-        rows = [r for r in ok if r["input"] == name]
-        labels = [f"{r['codec']} ({r['setting']})" for r in rows]
-        ratios = [r["ratio"] for r in rows]
-        colors = ["tab:blue" if r["lossless"] else "tab:orange" for r in rows]
+        rows = [r for r in ok if r.input == name]
+        labels = [f"{r.codec} ({r.setting})" for r in rows]
+        ratios = [r.ratio or 0.0 for r in rows]
+        colors = ["tab:blue" if r.lossless else "tab:orange" for r in rows]
         y = np.arange(len(rows))
         ax.barh(y, ratios, color=colors)
         ax.set_yticks(y, labels, fontsize=8)
@@ -72,30 +75,30 @@ def plot_ratios(records: Sequence[dict[str, Any]], path: PathLike) -> Path | Non
     return _save(fig, path)
 
 
-def plot_rate_distortion(records: Sequence[dict[str, Any]], path: PathLike) -> Path | None:
-    """SNDR (dB) against real bits/sample of every lossy run, one line per input × codec."""
+def plot_rate_distortion(records: Sequence[RunRecord], path: PathLike) -> Path | None:
+    """SNDR (dB) against real bits per value of every lossy run, one line per input × codec."""
     lossy = [
         r
         for r in _ok(records)
-        if not r["lossless"] and r.get("sndr_db") is not None and math.isfinite(r["sndr_db"])
+        if not r.lossless and r.sndr_db is not None and math.isfinite(r.sndr_db)
     ]
     if not lossy:
         return None
     fig = _figure(7.0, 4.5)
     ax = fig.subplots()
-    groups = list(dict.fromkeys((r["input"], r["codec"]) for r in lossy))
+    groups = list(dict.fromkeys((r.input, r.codec) for r in lossy))
     for name, codec in groups:
         pts = sorted(
-            (r["bits_per_sample"], r["sndr_db"], r["setting"])
+            (r.bits_per_sample or 0.0, r.sndr_db or 0.0, r.setting)
             for r in lossy
-            if r["input"] == name and r["codec"] == codec
+            if r.input == name and r.codec == codec
         )
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        style = "--" if any(r["kind"] == "table" for r in lossy if r["input"] == name) else "-"
+        style = "--" if any(r.kind == "table" for r in lossy if r.input == name) else "-"
         ax.plot(xs, ys, style, marker="o", label=f"{name} · {codec}")
         for x, y, label in pts:
             ax.annotate(label, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("bits per sample (real, container bytes)")
+    ax.set_xlabel("bits per value (real: container bits / stored values)")
     ax.set_ylabel("SNDR (dB)")
     ax.set_title("Rate–distortion of the lossy runs (dashed: tables)", fontsize=10)
     ax.grid(True, alpha=0.3)

@@ -63,12 +63,12 @@ from ratecraft.codecs.learned.spike_events import BUCKETS, SpikeEventCoder
 from ratecraft.codecs.learned.spike_lfp_search import (
     best_candidate,
     fit_candidates,
-    lfp_sndr_db,
 )
 from ratecraft.codecs.ratecontrol import Knob, Unreachable, search
 from ratecraft.data.types import Data, Recording
 from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
 from ratecraft.errors import BadInputError, CorruptStreamError
+from ratecraft.metrics.bands import lfp_sndr_db
 from ratecraft.metrics.spikes import SPIKE_BAND_HZ, spike_band_fits
 from ratecraft.train import checkpoint as ckpt
 

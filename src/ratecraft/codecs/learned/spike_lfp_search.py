@@ -17,11 +17,10 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
 
 from ratecraft.codecs.learned.spike_events import TOL_MS
 from ratecraft.data.types import Recording
-from ratecraft.metrics.signal import sndr_db
+from ratecraft.metrics.bands import lfp_sndr_db
 from ratecraft.metrics.spikes import detect_spikes, match_events, spike_metrics
 
 if TYPE_CHECKING:
@@ -76,11 +75,3 @@ def _try(
         "spike_f1_own_threshold": float(2 * tp / max(2 * tp + fp + fn, 1)),
         "lfp_sndr_db": lfp_sndr_db(probe.samples, recon.samples, codec.fs),
     }
-
-
-def lfp_sndr_db(original: np.ndarray, recon: np.ndarray, fs: float, cutoff: float = 300.0) -> float:
-    """SNDR (dB) of both signals low-passed below ``cutoff`` (4th-order zero-phase Butterworth)."""
-    sos = butter(4, cutoff, btype="lowpass", fs=fs, output="sos")
-    a = sosfiltfilt(sos, original.astype(np.float64), axis=-1)
-    b = sosfiltfilt(sos, recon.astype(np.float64), axis=-1)
-    return sndr_db(a, b)
