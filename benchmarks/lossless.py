@@ -46,6 +46,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile  # noqa: E402
 import zstandard  # noqa: E402
+from _data import as_file_holds_it  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.logging import RichHandler  # noqa: E402
 from rich.progress import Progress  # noqa: E402
@@ -115,9 +116,11 @@ def load_datasets(args: argparse.Namespace) -> list[Dataset]:
         print(f"note: {path} not found; skipping the Open Ephys recording\n")
     seeds = range(1 if args.quick else args.seeds)
     implant = [
-        simulate_recording(
-            n_channels=1, sample_rate=IMPLANT_RATE, duration_s=5.0, seed=s, sparse_grid=True
-        )[0]
+        as_file_holds_it(
+            simulate_recording(
+                n_channels=1, sample_rate=IMPLANT_RATE, duration_s=5.0, seed=s, sparse_grid=True
+            )[0]
+        )
         for s in seeds
     ]
     codes = [len(np.unique(r.samples)) for r in implant]
@@ -133,6 +136,7 @@ def load_datasets(args: argparse.Namespace) -> list[Dataset]:
     probe, _ = simulate_recording(
         n_channels=32, sample_rate=30000.0, duration_s=dur, seed=0, sparse_grid=False
     )
+    probe = as_file_holds_it(probe)
     out.append(Dataset("synthetic-32ch-30k", f"synthetic, 32 ch, 30 kHz, {dur:g} s", [probe]))
     return out
 

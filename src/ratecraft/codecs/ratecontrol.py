@@ -63,7 +63,8 @@ def search(
     what: str = "rate control",
 ) -> float:
     """The finest knob whose ``size_at`` is ≤ ``target`` (bytes), found when its size is at
-    least ``fill · target`` or no finer knob fits; :class:`Unreachable` when none fits.
+    least ``fill · target`` or no finer knob fits (an integer knob always searches until the
+    next finer integer overspends); :class:`Unreachable` when none fits.
 
     ``size_at`` must encode for real. Sizes already measured are reused, so a caller may pass
     a cached function or not.
@@ -82,7 +83,7 @@ def search(
         b = f(s)
         if b <= target:
             fits = min(fits, s)
-            if b >= fill * target or s <= knob.lo:
+            if (b >= fill * target and not knob.integer) or s <= knob.lo:
                 return s
         else:
             over = max(over, s)
@@ -153,7 +154,7 @@ def fit_ratio(
     knob: Knob,
     *,
     start: float | None = None,
-    fill: float = 0.98,
+    fill: float = 0.99,
     what: str | None = None,
 ) -> float:
     """Set ``codec``'s knob to the finest value whose real container of ``data`` meets

@@ -79,7 +79,7 @@ log = logging.getLogger(__name__)
 _HEAD = struct.Struct("<BdI")  # flags, step, number of events
 _HAS_RESIDUAL = 1
 _PROBE_SAMPLES = 1 << 20
-_FILL = 0.965  # a chunk's payload may use 96.5–100% of its byte budget
+_FILL = 0.995  # a chunk's payload may use 99.5–100% of its byte budget
 _FILTER_HALF = 4  # resampling filter half-length, in LFP-rate samples
 
 

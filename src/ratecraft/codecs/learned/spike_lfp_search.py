@@ -3,7 +3,7 @@
 With ``Budget(ratio=R)`` every chunk gets a byte budget (``BlockContext.target_bytes``: its raw
 bytes / R less its share of the container overhead) and the encoder searches the layer's step
 (stored in the chunk) with the one rate control (:func:`ratecraft.codecs.ratecontrol.search`)
-on the real payload size until it fills 96.5–100% of it — a per-window adjustment that holds on
+on the real payload size until it fills 99.5–100% of it — a per-window adjustment that holds on
 unseen data. ``fit`` chooses the knobs on an excerpt of the
 training data against real container sizes (:func:`fit_candidates`): codebook size and mode, and
 keeps the pair with the best LFP SNDR + spike-window SNDR among those keeping spike F1 — with
