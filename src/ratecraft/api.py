@@ -3,6 +3,8 @@
     import ratecraft.api as rc
 
     data = rc.load("session.npz")                     # any readable data file, or an .rcz
+    with rc.open("session.bin", channels=384, fs=30000) as src:  # chunked: any length
+        rc.encode_file(src, "session.rcz", rc.fit(src.excerpt(1 << 22), codec="predictive"))
     blob, stats = rc.encode(data, "session.rcz")      # lossless with `predictive` by default
     blob, stats = rc.encode(data, codec="quant", ratio=10)
     same = rc.decode("session.rcz")                   # path or bytes
@@ -27,8 +29,16 @@ from ratecraft.atomic import atomic_write
 from ratecraft.bitstream.container import MAGIC, ContainerReader, header_json
 from ratecraft.codecs import Budget, Codec, CodecConfig, EncodeStats, available_codecs, get_codec
 from ratecraft.codecs import decode as _decode
-from ratecraft.codecs.base import CODECS, Progress, codec_class
-from ratecraft.data.io import describe, read_data
+from ratecraft.codecs.base import (
+    CODECS,
+    Progress,
+    codec_class,
+    decode_blocks,
+    frame_range,
+    header_facts,
+)
+from ratecraft.data.io import describe, open_sink, open_source, read_data
+from ratecraft.data.sources import Source
 from ratecraft.data.types import Data
 from ratecraft.errors import BadInputError, UnknownCodecError
 
@@ -36,6 +46,7 @@ __all__ = [
     "DEFAULT_LOSSLESS_CODEC",
     "DEFAULT_LOSSY_CODEC",
     "decode",
+    "decode_to",
     "default_codec",
     "encode",
     "encode_file",
@@ -45,6 +56,7 @@ __all__ = [
     "load",
     "load_codec",
     "make_budget",
+    "open",
     "write_file",
 ]
 
@@ -53,6 +65,7 @@ PathLike = str | os.PathLike[str]
 DEFAULT_LOSSLESS_CODEC = "predictive"
 DEFAULT_LOSSY_CODEC = "quant"
 CONTAINER_SUFFIX = ".rcz"
+FIT_SAMPLES = 1 << 22  # what a codec fits its knobs (or trains) on when encoding a large file
 
 
 def make_budget(
@@ -170,12 +183,68 @@ def encode(
     return blob, stats
 
 
+def open(
+    path: PathLike,
+    *,
+    fs: float | None = None,
+    dataset: str | None = None,
+    kind: str | None = None,
+    channels: int | None = None,
+    dtype: str | None = None,
+) -> Source:
+    """A chunked source for a data file of any size (see :func:`ratecraft.data.io.open_source`);
+    close it when done, or use it in a ``with`` block."""
+    return open_source(path, fs=fs, dataset=dataset, kind=kind, channels=channels, dtype=dtype)
+
+
 def encode_file(
-    data: Data, path: PathLike, codec: Codec, *, progress: Progress | None = None
+    data: Data | Source, path: PathLike, codec: Codec, *, progress: Progress | None = None
 ) -> EncodeStats:
-    """Stream the container of ``data`` by a fitted ``codec`` into ``path`` (atomically)."""
+    """Stream the container of ``data`` (in memory or a chunked source) by a fitted ``codec``
+    into ``path``, chunk by chunk and all or nothing."""
     _check_output_folder(path)
     return codec.encode_to_file(data, path, progress)
+
+
+def decode_to(
+    container: PathLike,
+    output: PathLike,
+    *,
+    model: Codec | PathLike | None = None,
+    start: str | int | None = None,
+    stop: str | int | None = None,
+    dataset: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Decode a container (or a range of it) straight into a data file, one chunk in memory at
+    a time; the output appears only once complete. Returns what was written (kind, shape as
+    :func:`describe` gives it, dtype, sample rate)."""
+    path = Path(container)
+
+    def run() -> dict[str, Any]:
+        with ContainerReader(path) as reader:
+            header = reader.header
+            a = parse_frame(start, header.sample_rate, "--start")
+            b = parse_frame(stop, header.sample_rate, "--stop")
+            if a is not None and b is not None and b <= a:
+                raise BadInputError(f"--stop ({stop}) must come after --start ({start})")
+            lo, hi = frame_range(header, a, b)
+            facts = header_facts(header)
+            blocks = decode_blocks(reader, model, start=lo, stop=hi, progress=progress)
+            with open_sink(
+                output, header.rows, hi - lo, header.dtype, facts, dataset=dataset
+            ) as sink:
+                for first, block in blocks:
+                    sink.write(first - lo, block)
+            table = header.kind == "table"
+            return {
+                "kind": header.kind,
+                "shape": [hi - lo, header.rows] if table else [header.rows, hi - lo],
+                "dtype": header.dtype,
+                "sample_rate": None if table else header.sample_rate,
+            }
+
+    return _with_path(path, run)
 
 
 def write_file(path: PathLike, content: bytes) -> None:
@@ -251,7 +320,7 @@ def _decode_from(
 def is_container(path: PathLike) -> bool:
     """True when ``path`` is a file that starts with the `.rcz` magic bytes."""
     try:
-        with open(path, "rb") as fh:
+        with Path(path).open("rb") as fh:
             return fh.read(len(MAGIC)) == MAGIC
     except OSError:
         return False
@@ -303,11 +372,11 @@ def info(
     p = Path(path)
     if p.is_file() and (p.suffix.lower() == CONTAINER_SUFFIX or is_container(p)):
         return _with_path(p, lambda: _container_info(p, verify))
-    data = read_data(p, fs=fs, dataset=dataset, kind=kind)
     out: dict[str, Any] = {"file": str(p), "format": p.suffix.lower().lstrip(".") or "folder"}
-    if p.is_file():
-        out["file_bytes"] = p.stat().st_size
-    out.update(describe(data))
+    with open_source(p, fs=fs, dataset=dataset, kind=kind) as source:
+        if p.is_file():
+            out["file_bytes"] = p.stat().st_size
+        out.update(describe(source))
     return out
 
 

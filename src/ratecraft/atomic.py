@@ -22,7 +22,7 @@ def _current_umask() -> int:
     return mask
 
 
-_UMASK = _current_umask()
+UMASK = _current_umask()
 
 
 @contextmanager
@@ -41,7 +41,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)
+    os.chmod(tmp, 0o666 & ~UMASK)
     try:
         yield tmp
         os.replace(tmp, target)

@@ -13,6 +13,7 @@ from ratecraft.cli.app import (
     app,
     check_output,
     chunk_bar,
+    console,
     fmt,
     guarded,
     kv_table,
@@ -159,8 +160,15 @@ def encode_cmd(
         Path | None,
         typer.Option(help="Keep the model a codec trains here (its files need it to decode)."),
     ] = None,
+    channels: Annotated[
+        int | None, typer.Option(help="Raw binary (.bin/.dat): channels per frame.")
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="Raw binary (.bin/.dat): sample type (int16).")
+    ] = None,
 ) -> None:
-    """Compress a data file into an .rcz container (written atomically)."""
+    """Compress a data file of any size into an .rcz container, chunk by chunk (written
+    atomically). A lossy target is fitted on an excerpt, then held chunk by chunk."""
     from ratecraft import api
 
     if model is not None:
@@ -178,17 +186,19 @@ def encode_cmd(
     check_output(output, input)
     if output.suffix.lower() != api.CONTAINER_SUFFIX:
         log.warning("%s: containers are usually named *.rcz", output)
-    data = api.load(input, fs=fs, dataset=dataset, kind=kind)
-    if model is None:
-        with spinner(f"fitting {name} ({setting})"):
-            fitted = api.fit(data, codec=name, budget=budget)
-        if fitted.model_sha256() is not None and save_model is None:
-            raise BadInputError(
-                f"{name} trained a model that its file needs to decode: pass --save-model DIR "
-                "to keep it (or train it first with `ratecraft fit`, then --model)"
-            )
-    with chunk_bar("encoding") as progress:
-        stats = api.encode_file(data, output, fitted, progress=progress)
+    with api.open(
+        input, fs=fs, dataset=dataset, kind=kind, channels=channels, dtype=dtype
+    ) as source:
+        if model is None:
+            with spinner(f"fitting {name} ({setting})"):
+                fitted = api.fit(source.excerpt(api.FIT_SAMPLES), codec=name, budget=budget)
+            if fitted.model_sha256() is not None and save_model is None:
+                raise BadInputError(
+                    f"{name} trained a model that its file needs to decode: pass --save-model "
+                    "DIR to keep it (or train it first with `ratecraft fit`, then --model)"
+                )
+        with chunk_bar("encoding") as progress:
+            stats = api.encode_file(source, output, fitted, progress=progress)
     if save_model is not None:
         fitted.save(save_model)
     doc = {
@@ -249,7 +259,7 @@ def decode_cmd(
     """Decode an .rcz container (or a time range of it) and write the data; every chunk read
     is checked first."""
     from ratecraft import api
-    from ratecraft.data.io import WRITERS, write_data
+    from ratecraft.data.io import WRITERS
 
     check_output(output, input)
     if output.suffix.lower() not in WRITERS:
@@ -258,6 +268,10 @@ def decode_cmd(
             f"supported: {', '.join(WRITERS)}"
         )
     with chunk_bar("decoding") as progress:
-        data = api.decode(input, model=model, start=start, stop=stop, progress=progress)
-    write_data(data, output, dataset=dataset)
-    print_written(output, data)
+        d = api.decode_to(
+            input, output, model=model, start=start, stop=stop, dataset=dataset, progress=progress
+        )
+    rate = f" at {d['sample_rate']:g} Hz" if d["sample_rate"] else ""
+    console().print(
+        f"wrote {output}: {d['kind']} {' × '.join(map(str, d['shape']))} {d['dtype']}{rate}"
+    )

@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Self
@@ -51,6 +51,7 @@ from ratecraft.codecs.registry import (
 )
 from ratecraft.codecs.state import ModelState, sha256_json, tensors_sha256
 from ratecraft.config import validated
+from ratecraft.data.sources import Facts, Source, as_source, data_of
 from ratecraft.data.types import Data, FeatureTable, Recording
 from ratecraft.errors import BadInputError, CorruptStreamError
 from ratecraft.jsonsafe import json_safe
@@ -67,6 +68,7 @@ __all__ = [
     "available_codecs",
     "codec_class",
     "decode",
+    "decode_blocks",
     "decode_file",
     "default_codecs",
     "excerpt",
@@ -161,57 +163,47 @@ def as_block(data: Data) -> np.ndarray:
     return data.samples if isinstance(data, Recording) else data.values.T
 
 
-def header_for(codec: Codec, data: Data, chunk_frames: int | None = None) -> ContainerHeader:
+def header_for(codec: Codec, data: Data | Source) -> ContainerHeader:
     """The container header ``codec`` writes for ``data`` (all the data's metadata included)."""
-    block = as_block(data)
+    source = as_source(data)
+    f = source.facts
+    rows = source.rows
     common: dict[str, Any] = dict(
         codec=codec.name,
         codec_version=codec.version,
-        shape=(int(block.shape[0]), int(block.shape[1])),
-        dtype=block.dtype.name,
-        chunk_frames=chunk_frames or codec.chunk_frames(data),
+        shape=(rows, source.frames),
+        dtype=source.dtype.name,
+        chunk_frames=codec.chunk_frames(rows),
         codec_params=json_safe(codec.stream_params()),
         model_sha256=codec.model_sha256(),
-        meta=json_safe(data.meta),
+        meta=json_safe(f.meta),
     )
-    if isinstance(data, Recording):
-        pos = data.channel_positions
+    if f.kind == "recording":
+        pos = f.channel_positions
+        names = f.channel_names or [f"ch{i}" for i in range(rows)]
         return ContainerHeader(
             kind="recording",
-            sample_rate=float(data.sample_rate),
-            uv_per_step=float(data.uv_per_step),
-            units=data.units,
-            channel_names=list(data.channel_names or []),
+            sample_rate=float(f.sample_rate or 1.0),
+            uv_per_step=float(f.uv_per_step),
+            units=f.units,
+            channel_names=list(names),
             channel_positions=None if pos is None else [[float(v) for v in p] for p in pos],
             **common,
         )
     return ContainerHeader(
         kind="table",
-        feature_names=list(data.feature_names or []),
-        families=list(data.families) if data.families is not None else None,
+        feature_names=list(f.feature_names or [f"f{i}" for i in range(rows)]),
+        families=list(f.families) if f.families is not None else None,
         **common,
     )
 
 
 def data_from_block(header: ContainerHeader, block: np.ndarray) -> Data:
     """A Recording or FeatureTable holding ``block`` with every field the header keeps."""
-    if header.kind == "recording":
-        pos = header.channel_positions
-        return Recording(
-            samples=block,
-            sample_rate=header.sample_rate or 1.0,
-            uv_per_step=header.uv_per_step or 1.0,
-            channel_names=header.channel_names,
-            channel_positions=None if pos is None else np.asarray(pos, np.float64),
-            meta=dict(header.meta),
-            units=header.units or "uV",
-        )
-    return FeatureTable(
-        values=block.T.copy(),
-        feature_names=header.feature_names,
-        families=header.families,
-        meta=dict(header.meta),
-    )
+    facts = header_facts(header)
+    if facts.sample_rate is None:
+        facts.sample_rate = 1.0
+    return data_of(block, facts)
 
 
 def excerpt(data: Data, max_samples: int) -> Data:
@@ -331,9 +323,9 @@ class Codec(ABC):
             if block.dtype.kind == "f" and not np.isfinite(block).all():
                 raise BadInputError(f"{self.name}: input contains NaN or infinite values")
 
-    def chunk_frames(self, data: Data) -> int:
-        rows = max(int(as_block(data).shape[0]), 1)
-        return max(1024, DEFAULT_CHUNK_SAMPLES // rows)
+    def chunk_frames(self, rows: int) -> int:
+        """Frames per container chunk for data of ``rows`` rows (about 2 M samples a chunk)."""
+        return max(1024, DEFAULT_CHUNK_SAMPLES // max(rows, 1))
 
     def _set(self, **changes: Any) -> None:
         """Replace config fields (rate control sets the knob it searched)."""
@@ -382,28 +374,28 @@ class Codec(ABC):
         there is none): what a codec that does not train overrides instead of :meth:`fit`."""
 
     def encode_to(
-        self, data: Data, stream: BinaryIO, progress: Progress | None = None
+        self, data: Data | Source, stream: BinaryIO, progress: Progress | None = None
     ) -> EncodeStats:
-        """Write the container of ``data`` to ``stream`` chunk by chunk."""
-        self.check_input(data)
-        block = as_block(data)
+        """Write the container of ``data`` (in memory, or a chunked source read one chunk at a
+        time) to ``stream`` chunk by chunk: memory stays one chunk whatever the length."""
+        source = as_source(data)
         start = time.perf_counter()
-        header = header_for(self, data)
+        header = header_for(self, source)
         writer = ContainerWriter(stream, header)
-        rows, frames = block.shape
-        targets = self._block_targets(header, int(block.nbytes))
+        rows, frames, dtype = source.rows, source.frames, source.dtype
+        targets = self._block_targets(header, source.nbytes)
         est: float | None = 0.0
         payload_bytes = 0
         shared: dict[str, Any] = {}
         infos: list[dict[str, Any]] = []
-        dtype = block.dtype
         for i in range(header.n_chunks):
             first, n = header.chunk_span(i)
-            part = np.ascontiguousarray(block[:, first : first + n])
+            block = source.read(first, first + n)
+            self.check_input(data_of(block, source.facts))
             ctx = BlockContext(
                 i, first, rows, n, dtype, header.sample_rate, targets[i], shared, self.version
             )
-            res = self.encode_block(part, ctx)
+            res = self.encode_block(block, ctx)
             writer.add_chunk(res.payload, n)
             payload_bytes += len(res.payload)
             est = None if (est is None or res.estimated_bits is None) else est + res.estimated_bits
@@ -411,13 +403,15 @@ class Codec(ABC):
                 infos.append(res.info)
             if progress is not None:
                 progress(first + n, frames)
+        if not header.n_chunks:
+            self.check_input(data_of(source.read(0, 0), source.facts))
         writer.close()
         return EncodeStats(
-            raw_bytes=int(block.nbytes),
+            raw_bytes=source.nbytes,
             container_bytes=writer.bytes_written,
             payload_bytes=payload_bytes,
-            estimated_bits=est if block.size else None,
-            n_samples=int(block.size),
+            estimated_bits=est if rows * frames else None,
+            n_samples=rows * frames,
             seconds=time.perf_counter() - start,
             blocks=infos,
         )
@@ -430,17 +424,17 @@ class Codec(ABC):
         return [total * header.chunk_span(i)[1] / header.frames for i in range(header.n_chunks)]
 
     def encode_with_stats(
-        self, data: Data, progress: Progress | None = None
+        self, data: Data | Source, progress: Progress | None = None
     ) -> tuple[bytes, EncodeStats]:
         buf = io.BytesIO()
         stats = self.encode_to(data, buf, progress)
         return buf.getvalue(), stats
 
-    def encode(self, data: Data) -> bytes:
+    def encode(self, data: Data | Source) -> bytes:
         return self.encode_with_stats(data)[0]
 
     def encode_to_file(
-        self, data: Data, path: PathLike, progress: Progress | None = None
+        self, data: Data | Source, path: PathLike, progress: Progress | None = None
     ) -> EncodeStats:
         """Stream the container into ``path`` (all or nothing: a temp file, then a rename)."""
         with atomic_output(path) as tmp, open(tmp, "wb") as fh:
@@ -556,11 +550,29 @@ def _decode_reader(
     progress: Progress | None,
 ) -> Data:
     header = reader.header
+    a, b = frame_range(header, start, stop)
+    out = np.empty((header.rows, b - a), dtype=np.dtype(header.dtype))
+    for first, part in decode_blocks(reader, model, start=a, stop=b, progress=progress):
+        out[:, first - a : first - a + part.shape[1]] = part
+    return data_from_block(header, out)
+
+
+def decode_blocks(
+    reader: ContainerReader,
+    model: Codec | PathLike | None = None,
+    *,
+    start: int | None = None,
+    stop: int | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first frame, block)`` of frames ``start:stop`` of a container, chunk by chunk (for
+    streaming into a sink: one chunk in memory at a time). Only the chunks holding the range
+    are read, and every chunk is checked (checksum, shape, dtype)."""
+    header = reader.header
     codec = decoder_for(header, model)
     a, b = frame_range(header, start, stop)
     dtype = np.dtype(header.dtype)
     rows = header.rows
-    out = np.empty((rows, b - a), dtype=dtype)
     shared: dict[str, Any] = {}
     for i in reader.chunk_range(a, b):
         entry, payload = reader.entries[i], reader.payload(i)
@@ -586,10 +598,25 @@ def _decode_reader(
                 f"chunk decoded to {got[0]} {got[1]}, expected ({rows}, {entry.frames}) {dtype}"
             )
         lo, hi = max(a, entry.first_frame), min(b, entry.first_frame + entry.frames)
-        out[:, lo - a : hi - a] = part[:, lo - entry.first_frame : hi - entry.first_frame]
+        yield lo, part[:, lo - entry.first_frame : hi - entry.first_frame]
         if progress is not None:
             progress(hi - a, b - a)
-    return data_from_block(header, out)
+
+
+def header_facts(header: ContainerHeader) -> Facts:
+    """What a container's header says about its data besides the samples."""
+    pos = header.channel_positions
+    return Facts(
+        header.kind,
+        sample_rate=header.sample_rate,
+        uv_per_step=header.uv_per_step or 1.0,
+        units=header.units or "uV",
+        channel_names=header.channel_names,
+        channel_positions=None if pos is None else np.asarray(pos, np.float64),
+        feature_names=header.feature_names,
+        families=header.families,
+        meta=dict(header.meta),
+    )
 
 
 def decode_file(path: PathLike, model: Codec | PathLike | None = None) -> Data:

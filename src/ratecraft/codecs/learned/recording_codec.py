@@ -310,10 +310,9 @@ class LearnedRecordingCodec(Codec):
             self._memo = None
 
     # ---- windows and the networks ---------------------------------------------------------
-    def chunk_frames(self, data: Data) -> int:
+    def chunk_frames(self, rows: int) -> int:
         w = self.config.window
-        rows = max(data.samples.shape[0] if isinstance(data, Recording) else 1, 1)
-        return max(w, (DEFAULT_CHUNK_SAMPLES // rows) // w * w)
+        return max(w, (DEFAULT_CHUNK_SAMPLES // max(rows, 1)) // w * w)
 
     def _windows(self, block: np.ndarray) -> np.ndarray:
         """Normalized windows (n, channels, window) of a chunk, edge-padded to whole windows."""
@@ -390,7 +389,7 @@ class LearnedRecordingCodec(Codec):
         """The model's own reconstruction without entropy coding (what decode must equal)."""
         self.check_input(data)
         model = self._need_model()
-        step = self.chunk_frames(data)
+        step = self.chunk_frames(data.n_channels)
         parts = []
         for s in range(0, data.n_samples, step):
             block = np.ascontiguousarray(data.samples[:, s : s + step])

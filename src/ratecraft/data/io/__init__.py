@@ -1,10 +1,18 @@
 """Readers and writers for recordings and feature tables, one module per format.
 
-Use :func:`read_data` / :func:`write_data`, which pick the format from the path, and
-:func:`describe` for a summary.
+Use :func:`open_source` / :func:`open_sink` to stream (chunked sources and sinks, constant
+memory), :func:`read_data` / :func:`write_data` for data in memory, both picking the format from
+the path, and :func:`describe` for a summary.
 """
 
 from ratecraft.data.io.describe import describe
-from ratecraft.data.io.dispatch import READERS, WRITERS, read_data, write_data
+from ratecraft.data.io.dispatch import (
+    READERS,
+    WRITERS,
+    open_sink,
+    open_source,
+    read_data,
+    write_data,
+)
 
-__all__ = ["READERS", "WRITERS", "describe", "read_data", "write_data"]
+__all__ = ["READERS", "WRITERS", "describe", "open_sink", "open_source", "read_data", "write_data"]

@@ -7,39 +7,54 @@ from typing import Any
 
 import numpy as np
 
+from ratecraft.data.sources import Source, as_source
 from ratecraft.data.types import FeatureTable, Recording
 
+_SCAN_FRAMES = 1 << 16
 
-def describe(data: Recording | FeatureTable) -> dict[str, Any]:
-    """Kind, shape, dtype, rate, duration, gain, counts and families of ``data``.
+
+def describe(data: Recording | FeatureTable | Source) -> dict[str, Any]:
+    """Kind, shape, dtype, rate, duration, gain, counts and families of ``data`` (a source is
+    scanned chunk by chunk for NaN only when it holds floats).
 
     Every key is present for both kinds (``None`` where it does not apply), so a caller can print
     one table for any file.
     """
-    array = data.samples if isinstance(data, Recording) else data.values
+    source = as_source(data)
+    f = source.facts
+    table = f.kind == "table"
+    nan = 0
+    if source.dtype.kind == "f":
+        nan = sum(int(np.isnan(b).sum()) for _, b in source.chunks(_SCAN_FRAMES))
     out: dict[str, Any] = {
-        "kind": "recording" if isinstance(data, Recording) else "table",
-        "shape": [int(n) for n in array.shape],
-        "dtype": array.dtype.name,
-        "raw_bytes": int(array.nbytes),
+        "kind": f.kind,
+        "shape": [source.frames, source.rows] if table else [source.rows, source.frames],
+        "dtype": source.dtype.name,
+        "raw_bytes": source.nbytes,
         "sample_rate": None,
         "duration_s": None,
         "uv_per_step": None,
         "n_channels": None,
-        "n_samples": data.n_samples,
+        "n_samples": source.frames,
         "n_features": None,
         "families": None,
-        "nan_count": int(np.isnan(array).sum()) if array.dtype.kind == "f" else 0,
+        "nan_count": nan,
     }
-    if isinstance(data, Recording):
+    if not table:
+        rate = float(f.sample_rate or 0.0)
         out.update(
-            sample_rate=float(data.sample_rate),
-            duration_s=float(data.duration_s),
-            uv_per_step=float(data.uv_per_step),
-            n_channels=data.n_channels,
+            sample_rate=rate or None,
+            duration_s=source.frames / rate if rate else None,
+            uv_per_step=float(f.uv_per_step),
+            n_channels=source.rows,
+            units=f.units,
+            channel_positions=None
+            if f.channel_positions is None
+            else list(np.asarray(f.channel_positions).shape),
+            meta_keys=sorted(f.meta) or None,
         )
     else:
-        out["n_features"] = data.n_features
-        if data.families is not None:
-            out["families"] = dict(Counter(data.families))
+        out["n_features"] = source.rows
+        if f.families is not None:
+            out["families"] = dict(Counter(f.families))
     return out

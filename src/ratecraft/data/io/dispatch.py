@@ -1,7 +1,13 @@
-"""Pick a reader or writer from the path: by extension, or Open Ephys for a folder.
+"""Pick a source or a sink from the path: by extension, Open Ephys for a plain folder.
 
-Every failure to read is a one-line :class:`BadInputError` naming the path; writers replace the
-target atomically, so a failed write leaves any earlier file untouched.
+Every format opens as a chunked :class:`~ratecraft.data.sources.Source` and writes through a
+:class:`~ratecraft.data.sinks.Sink`, so encode and decode stream any length in constant memory.
+``.npz`` and ``.csv`` (whole archives and text tables) and Open Ephys legacy folders are read
+whole and wrapped; ``read_data``/``write_data`` are the in-memory shortcuts over both.
+
+Every failure to read is a one-line :class:`BadInputError` naming the path; sinks publish under
+the final name only when everything was written, so a failed write leaves any earlier file
+untouched.
 """
 
 from __future__ import annotations
@@ -11,59 +17,123 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ratecraft.data.io import hdf5, numpy_files, nwb, openephys, table_csv, wav
+import numpy as np
+
+from ratecraft.data.io import hdf5, numpy_files, nwb, openephys, raw, table_csv, wav, zarr_store
 from ratecraft.data.io.common import bad
+from ratecraft.data.sinks import Sink
+from ratecraft.data.sources import Facts, MemorySource, Source, as_source, data_of
 from ratecraft.data.types import Data, FeatureTable, Recording
 from ratecraft.errors import BadInputError
 
 PathLike = str | os.PathLike[str]
 
-READERS: dict[str, Callable[..., Data]] = {
-    ".npy": numpy_files.read_npy,
-    ".npz": numpy_files.read_npz,
-    ".wav": wav.read_wav,
-    ".h5": hdf5.read_hdf5,
-    ".hdf5": hdf5.read_hdf5,
-    ".nwb": nwb.read_nwb,
-    ".continuous": openephys.read_openephys,
-    ".csv": table_csv.read_csv,
-}
-WRITERS: dict[str, Callable[..., None]] = {
-    ".npy": numpy_files.write_npy,
-    ".npz": numpy_files.write_npz,
-    ".wav": wav.write_wav,
-    ".h5": hdf5.write_hdf5,
-    ".hdf5": hdf5.write_hdf5,
-    ".nwb": nwb.write_nwb,
-    ".csv": table_csv.write_csv,
-}
-_TAKES_DATASET = frozenset({".h5", ".hdf5", ".nwb"})
-_TAKES_FS = frozenset(READERS) - {".csv"}
+
+def _whole(reader: Callable[..., Data]) -> Callable[..., Source]:
+    def opener(path: PathLike, **options: Any) -> Source:
+        return MemorySource(reader(path, **options), Path(path))
+
+    return opener
 
 
-def read_data(
+OPENERS: dict[str, Callable[..., Source]] = {
+    ".npy": numpy_files.open_npy,
+    ".npz": _whole(numpy_files.read_npz),
+    ".wav": wav.open_wav,
+    ".h5": hdf5.open_hdf5,
+    ".hdf5": hdf5.open_hdf5,
+    ".nwb": nwb.open_nwb,
+    ".bin": raw.open_raw,
+    ".dat": raw.open_raw,
+    ".zarr": zarr_store.open_zarr,
+    ".continuous": _whole(openephys.read_openephys),
+    ".csv": _whole(table_csv.read_csv),
+}
+
+
+class MemorySink(Sink):
+    """Formats written whole (``.npz`` archives, ``.csv`` text): blocks gathered in memory,
+    then written all or nothing by the format's writer."""
+
+    def __init__(
+        self,
+        path: Path,
+        rows: int,
+        frames: int,
+        dtype: np.dtype,
+        facts: Facts,
+        *,
+        writer: Callable[[Data, PathLike], None],
+    ) -> None:
+        super().__init__(path, rows, frames, dtype, facts)
+        self.tmp.unlink()  # the format's writer makes its own temporary
+        self._writer = writer
+        self._block = np.empty((rows, frames), dtype=self.dtype)
+
+    def _write(self, first: int, block: np.ndarray) -> None:
+        self._block[:, first : first + block.shape[1]] = block
+
+    def commit(self) -> None:
+        if self._next != self.frames:
+            raise ValueError(f"wrote {self._next} of {self.frames} frames")
+        self._writer(data_of(self._block, self.facts), self.path)
+        self._done = True
+
+    def abort(self) -> None:
+        self._done = True
+
+
+SINKS: dict[str, Callable[..., Sink]] = {
+    ".npy": numpy_files.NpySink,
+    ".npz": lambda *a, **k: MemorySink(*a, writer=numpy_files.write_npz, **k),
+    ".wav": wav.WavSink,
+    ".h5": hdf5.Hdf5Sink,
+    ".hdf5": hdf5.Hdf5Sink,
+    ".nwb": nwb.NwbSink,
+    ".bin": raw.RawSink,
+    ".dat": raw.RawSink,
+    ".zarr": zarr_store.ZarrSink,
+    ".csv": lambda *a, **k: MemorySink(*a, writer=table_csv.write_csv, **k),
+}
+READERS = OPENERS  # the extensions read_data understands
+WRITERS = SINKS  # and those write_data does
+_TAKES_DATASET = frozenset({".h5", ".hdf5", ".nwb", ".zarr"})
+_TAKES_FS = frozenset(OPENERS) - {".csv"}
+_TAKES_LAYOUT = frozenset({".bin", ".dat"})
+
+
+def _suffix(p: Path) -> str:
+    if p.is_dir() and p.suffix.lower() != ".zarr":
+        return ".continuous"
+    return p.suffix.lower()
+
+
+def open_source(
     path: PathLike,
     *,
     fs: float | None = None,
     dataset: str | None = None,
     kind: str | None = None,
-) -> Recording | FeatureTable:
-    """Read a recording or a feature table from ``path``.
+    channels: int | None = None,
+    dtype: str | None = None,
+) -> Source:
+    """A chunked source for the data at ``path`` (close it when done, or use ``with``).
 
-    ``fs`` supplies (or overrides) the sample rate, ``dataset`` names the dataset or series inside
-    an HDF5/NWB file, and ``kind`` (``"recording"`` or ``"table"``) forces how a 2-D array in
-    ``.npy``/``.npz``/``.h5`` is read. A folder is read as Open Ephys legacy ``.continuous`` files.
+    ``fs`` supplies (or overrides) the sample rate, ``dataset`` names the dataset, series or
+    array inside an HDF5/NWB/zarr file, ``kind`` (``"recording"`` or ``"table"``) forces how a
+    2-D array is read, and ``channels``/``dtype`` describe a raw binary file. A folder is read
+    as Open Ephys legacy ``.continuous`` files (a ``.zarr`` folder as a zarr store).
     """
     p = Path(path)
     if not p.exists():
         raise bad(p, "no such file or folder")
-    suffix = ".continuous" if p.is_dir() else p.suffix.lower()
-    reader = READERS.get(suffix)
-    if reader is None:
+    suffix = _suffix(p)
+    opener = OPENERS.get(suffix)
+    if opener is None:
         raise bad(
             p,
             f"unknown file type {p.suffix or '(none)'!r}; supported: "
-            f"{', '.join(READERS)} or an Open Ephys folder",
+            f"{', '.join(OPENERS)} or an Open Ephys folder",
         )
     options: dict[str, Any] = {"kind": kind}
     if dataset is not None:
@@ -74,39 +144,83 @@ def read_data(
         if suffix not in _TAKES_FS:
             raise bad(p, "--fs does not apply to a feature table")
         options["fs"] = fs
+    for name, value in (("channels", channels), ("dtype", dtype)):
+        if value is not None:
+            if suffix not in _TAKES_LAYOUT:
+                raise bad(p, f"--{name} applies to raw binary files (.bin, .dat) only")
+            options[name] = value
     try:
-        return reader(p, **options)
+        return opener(p, **options)
     except BadInputError:
         raise
     except (OSError, ValueError, KeyError, TypeError, EOFError, MemoryError) as exc:
         raise bad(p, f"cannot read {suffix} data ({type(exc).__name__}: {exc})") from exc
 
 
-def write_data(
-    data: Recording | FeatureTable, path: PathLike, *, dataset: str | None = None
-) -> None:
-    """Write ``data`` in the format of ``path``'s extension, atomically (temp file + rename).
+def read_data(
+    path: PathLike,
+    *,
+    fs: float | None = None,
+    dataset: str | None = None,
+    kind: str | None = None,
+    channels: int | None = None,
+    dtype: str | None = None,
+) -> Recording | FeatureTable:
+    """The data at ``path``, whole, in memory (see :func:`open_source` for the options)."""
+    with open_source(
+        path, fs=fs, dataset=dataset, kind=kind, channels=channels, dtype=dtype
+    ) as source:
+        try:
+            return source.to_data()
+        except BadInputError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, EOFError, MemoryError) as exc:
+            raise bad(path, f"cannot read data ({type(exc).__name__}: {exc})") from exc
 
-    ``dataset`` names the HDF5 dataset or NWB ElectricalSeries to create.
-    """
+
+def open_sink(
+    path: PathLike,
+    rows: int,
+    frames: int,
+    dtype: Any,
+    facts: Facts,
+    *,
+    dataset: str | None = None,
+) -> Sink:
+    """A sink at ``path`` for ``rows × frames`` of ``dtype`` described by ``facts`` (format by
+    extension); use it as a context manager, or call ``commit``/``abort``."""
     p = Path(path)
-    if not isinstance(data, Recording | FeatureTable):
-        raise BadInputError(
-            f"{p}: can only write a Recording or a FeatureTable, got {type(data).__name__}"
-        )
     suffix = p.suffix.lower()
-    writer = WRITERS.get(suffix)
-    if writer is None:
+    factory = SINKS.get(suffix)
+    if factory is None:
         raise bad(
             p,
             f"cannot write {p.suffix or 'files without an extension'!r}; "
-            f"supported: {', '.join(WRITERS)}",
+            f"supported: {', '.join(SINKS)}",
         )
-    if p.is_dir():
+    if p.is_dir() and suffix != ".zarr":
         raise bad(p, "is a folder")
+    options: dict[str, Any] = {}
     if dataset is not None:
-        if suffix not in _TAKES_DATASET:
-            raise bad(p, f"--dataset applies to {', '.join(sorted(_TAKES_DATASET))} files only")
-        writer(data, p, dataset=dataset)
-    else:
-        writer(data, p)
+        if suffix not in {".h5", ".hdf5", ".nwb"}:
+            raise bad(p, "--dataset applies to .h5, .hdf5, .nwb files only")
+        options["dataset"] = dataset
+    return factory(p, rows, frames, np.dtype(dtype), facts, **options)
+
+
+def write_data(
+    data: Recording | FeatureTable, path: PathLike, *, dataset: str | None = None
+) -> None:
+    """Write ``data`` in the format of ``path``'s extension, all or nothing.
+
+    ``dataset`` names the HDF5 dataset or NWB ElectricalSeries to create.
+    """
+    if not isinstance(data, Recording | FeatureTable):
+        raise BadInputError(
+            f"{path}: can only write a Recording or a FeatureTable, got {type(data).__name__}"
+        )
+    source = as_source(data)
+    with open_sink(
+        path, source.rows, source.frames, source.dtype, source.facts, dataset=dataset
+    ) as sink:
+        sink.write(0, source.read(0, source.frames))

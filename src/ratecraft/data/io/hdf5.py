@@ -10,24 +10,23 @@ else the only 2-D dataset. Its attributes carry the rest: ``kind``, ``sample_rat
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ratecraft.atomic import atomic_output
 from ratecraft.data.io.common import (
     bad,
     check_kind,
-    make_recording,
-    make_table,
     meta_from_json,
     meta_to_json,
     resolve_rate,
     scalar,
     strings,
 )
-from ratecraft.data.types import Data, Recording
-from ratecraft.errors import BadInputError
+from ratecraft.data.sinks import Sink
+from ratecraft.data.sources import ArraySource, Facts, Source
+from ratecraft.dtypes import SUPPORTED_DTYPES
 
 PathLike = str | os.PathLike[str]
 
@@ -58,27 +57,42 @@ def _pick_dataset(path: PathLike, h5: Any, dataset: str | None) -> Any:
     raise bad(path, f"several 2-D datasets ({', '.join(found)}); pass --dataset")
 
 
-def read_hdf5(
+def open_hdf5(
     path: PathLike,
     *,
     fs: float | None = None,
     dataset: str | None = None,
     kind: str | None = None,
-) -> Data:
-    """One dataset of an HDF5 file, as a recording or a table (see the module docstring)."""
+) -> Source:
+    """One dataset of an HDF5 file as a chunked source, sliced lazily through h5py (the file
+    stays open until the source is closed; see the module docstring)."""
     import h5py
 
     check_kind(path, kind, "recording", "table")
     try:
-        with h5py.File(path, "r") as h5:
-            node = _pick_dataset(path, h5, dataset)
-            array = np.asarray(node[()])
-            attrs = {key: node.attrs[key] for key in node.attrs}
-            name = node.name.rsplit("/", 1)[-1]
-    except BadInputError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+        h5 = h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
         raise bad(path, f"not a readable HDF5 file ({exc})") from exc
+    try:
+        node = _pick_dataset(path, h5, dataset)
+        attrs = {key: node.attrs[key] for key in node.attrs}
+        name = node.name.rsplit("/", 1)[-1]
+        if node.ndim != 2 or node.dtype.name not in SUPPORTED_DTYPES:
+            raise bad(
+                path, f"dataset {node.name} is {node.ndim}-D {node.dtype}; expected 2-D numbers"
+            )
+        facts = _facts(path, attrs, name, kind, fs)
+        return ArraySource(
+            node, facts, frames_axis=0 if facts.kind == "table" else 1, path=Path(path), closer=h5
+        )
+    except BaseException:
+        h5.close()
+        raise
+
+
+def _facts(
+    path: PathLike, attrs: dict[str, Any], name: str, kind: str | None, fs: float | None
+) -> Facts:
     meta = meta_from_json(path, attrs["meta"]) if "meta" in attrs else {}
     stored_kind = attrs.get("kind")
     if isinstance(stored_kind, bytes):
@@ -87,9 +101,8 @@ def read_hdf5(
         kind is None and (stored_kind == "table" or (stored_kind is None and name == "values"))
     )
     if as_table:
-        return make_table(
-            path,
-            array,
+        return Facts(
+            "table",
             feature_names=_names(path, attrs, "feature_names"),
             families=_names(path, attrs, "families"),
             meta=meta,
@@ -98,13 +111,14 @@ def read_hdf5(
     file_rate = scalar(path, attrs[rate_key], rate_key) if rate_key else None
     uv = scalar(path, attrs["uv_per_step"], "uv_per_step") if "uv_per_step" in attrs else 1.0
     positions = attrs.get("channel_positions")
-    return make_recording(
-        path,
-        array,
+    units = attrs.get("units", "uV")
+    return Facts(
+        "recording",
         sample_rate=resolve_rate(path, file_rate, fs),
         uv_per_step=uv,
+        units=units.decode() if isinstance(units, bytes) else str(units),
         channel_names=_names(path, attrs, "channel_names"),
-        channel_positions=None if positions is None else np.asarray(positions),
+        channel_positions=None if positions is None else np.asarray(positions, np.float64),
         meta=meta,
     )
 
@@ -113,28 +127,62 @@ def _names(path: PathLike, attrs: dict[str, Any], key: str) -> list[str] | None:
     return strings(path, attrs[key], key) if key in attrs else None
 
 
-def write_hdf5(data: Data, path: PathLike, *, dataset: str | None = None) -> None:
-    """Write ``data`` as one dataset (default ``samples`` or ``values``) with its attributes."""
-    import h5py
+class Hdf5Sink(Sink):
+    """One chunked dataset (``samples`` channels × time, or ``values`` samples × features) with
+    the facts as its attributes, filled block by block."""
 
-    str_dtype = h5py.string_dtype()
-    is_rec = isinstance(data, Recording)
-    array = data.samples if is_rec else data.values
-    name = dataset or ("samples" if is_rec else "values")
-    # "latest" allows attributes over 64 KiB (thousands of feature names).
-    with atomic_output(path) as tmp, h5py.File(tmp, "w", libver="latest") as h5:
-        node = h5.create_dataset(name, data=array)
-        node.attrs["kind"] = "recording" if is_rec else "table"
-        if isinstance(data, Recording):
-            node.attrs["sample_rate"] = np.float64(data.sample_rate)
-            node.attrs["uv_per_step"] = np.float64(data.uv_per_step)
-            node.attrs.create("channel_names", data.channel_names or [], dtype=str_dtype)
-            if data.channel_positions is not None:
-                node.attrs["channel_positions"] = data.channel_positions
+    def __init__(
+        self,
+        path: Path,
+        rows: int,
+        frames: int,
+        dtype: np.dtype,
+        facts: Facts,
+        *,
+        dataset: str | None = None,
+    ) -> None:
+        import h5py
+
+        super().__init__(path, rows, frames, dtype, facts)
+        is_rec = facts.kind == "recording"
+        shape = (rows, frames) if is_rec else (frames, rows)
+        chunk = (
+            (rows, max(1, min(frames, 1 << 16))) if is_rec else (max(1, min(frames, 4096)), rows)
+        )
+        str_dtype = h5py.string_dtype()
+        # "latest" allows attributes over 64 KiB (thousands of feature names).
+        self._h5 = h5py.File(self.tmp, "w", libver="latest")
+        name = dataset or ("samples" if is_rec else "values")
+        self._node = self._h5.create_dataset(
+            name, shape=shape, dtype=self.dtype, chunks=chunk if rows * frames else None
+        )
+        node = self._node
+        node.attrs["kind"] = facts.kind
+        if is_rec:
+            node.attrs["sample_rate"] = np.float64(facts.sample_rate or 0.0)
+            node.attrs["uv_per_step"] = np.float64(facts.uv_per_step)
+            node.attrs["units"] = facts.units
+            node.attrs.create("channel_names", facts.channel_names or [], dtype=str_dtype)
+            if facts.channel_positions is not None:
+                node.attrs["channel_positions"] = np.asarray(facts.channel_positions)
         else:
-            node.attrs.create("feature_names", data.feature_names or [], dtype=str_dtype)
-            if data.families is not None:
-                node.attrs.create("families", data.families, dtype=str_dtype)
-        meta = meta_to_json(data.meta)
+            node.attrs.create("feature_names", facts.feature_names or [], dtype=str_dtype)
+            if facts.families is not None:
+                node.attrs.create("families", facts.families, dtype=str_dtype)
+        meta = meta_to_json(facts.meta)
         if meta is not None:
             node.attrs["meta"] = meta
+
+    def _write(self, first: int, block: np.ndarray) -> None:
+        n = block.shape[1]
+        if self.facts.kind == "recording":
+            self._node[:, first : first + n] = block
+        else:
+            self._node[first : first + n, :] = block.T
+
+    def _finish(self) -> None:
+        self._h5.flush()
+        self._h5.close()
+
+    def _discard(self) -> None:
+        self._h5.close()

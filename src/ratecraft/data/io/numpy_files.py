@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -27,13 +28,15 @@ from ratecraft.data.io.common import (
     make_table,
     meta_from_json,
     meta_to_json,
-    recording_extras,
     resolve_rate,
     scalar,
     strings,
     warn_dropped,
 )
+from ratecraft.data.sinks import Sink
+from ratecraft.data.sources import Facts, FileArraySource, Source
 from ratecraft.data.types import Data, FeatureTable, Recording
+from ratecraft.dtypes import SUPPORTED_DTYPES
 from ratecraft.errors import BadInputError
 
 PathLike = str | os.PathLike[str]
@@ -72,34 +75,88 @@ def _precheck_npz(path: PathLike) -> None:
                     _check_declared(path, member, info.file_size, f"array {info.filename!r}")
 
 
-def read_npy(path: PathLike, *, fs: float | None = None, kind: str | None = None) -> Data:
-    """A 2-D ``.npy`` array: a recording (needs ``fs``) unless ``kind="table"``."""
+def open_npy(path: PathLike, *, fs: float | None = None, kind: str | None = None) -> Source:
+    """A 2-D ``.npy`` array as a chunked source: a recording, channels × time (needs ``fs``),
+    unless ``kind="table"`` (samples × features). The body is read frame range by frame range."""
     check_kind(path, kind, "recording", "table")
+    fmt = np.lib.format
     try:
-        _precheck_npy(path)
-        array = np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            _check_declared(path, fh, size, "array")
+            fh.seek(0)
+            version = fmt.read_magic(fh)
+            read_header = (
+                fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(fh)
+            offset = fh.tell()
     except BadInputError:
         raise
     except _LOAD_ERRORS as exc:
         raise bad(path, f"not a readable .npy file ({exc})") from exc
-    if kind == "table":
-        return make_table(path, array)
-    rate = resolve_rate(path, None, fs)
-    return make_recording(path, array, sample_rate=rate)
-
-
-def write_npy(data: Data, path: PathLike) -> None:
-    """Save the bare array (``.npy`` keeps no rate or names; use ``.npz`` for those)."""
-    array = data.samples if isinstance(data, Recording) else data.values
-    if isinstance(data, Recording):
-        dropped = ["sample rate", "channel names", *recording_extras(data)]
-    else:
-        dropped = (
-            ["feature names"] + ["families"] * bool(data.families) + ["metadata"] * bool(data.meta)
+    if len(shape) != 2:
+        raise bad(path, f"expected a 2-D array, got shape {shape}")
+    if dtype.name not in SUPPORTED_DTYPES or dtype.byteorder == ">":
+        raise bad(
+            path, f"unsupported dtype {dtype} (use little-endian {', '.join(SUPPORTED_DTYPES)})"
         )
-    warn_dropped(path, ".npy", dropped)
-    with atomic_output(path) as tmp:
-        np.save(tmp, np.ascontiguousarray(array), allow_pickle=False)
+    a, b = (int(n) for n in shape)
+    p = Path(path)
+    if kind == "table":  # samples × features: C order is interleaved by sample
+        facts = Facts("table")
+        return FileArraySource(p, offset, b, a, dtype, facts, interleaved=not fortran)
+    facts = Facts("recording", sample_rate=resolve_rate(path, None, fs))
+    return FileArraySource(p, offset, a, b, dtype, facts, interleaved=bool(fortran))
+
+
+class NpySink(Sink):
+    """A bare ``.npy`` (channels × time, or samples × features), written row segment by row
+    segment; ``.npy`` keeps no rate, names or metadata (use ``.npz``), and says so."""
+
+    def __init__(self, path: Path, rows: int, frames: int, dtype: np.dtype, facts: Facts) -> None:
+        super().__init__(path, rows, frames, dtype, facts)
+        if facts.kind == "table":
+            dropped = ["feature names"] + ["families"] * bool(facts.families)
+            shape = (frames, rows)
+        else:
+            dropped = (
+                ["sample rate", "channel names"]
+                + ["µV per step"] * (facts.uv_per_step != 1.0)
+                + ["channel positions"] * (facts.channel_positions is not None)
+            )
+            shape = (rows, frames)
+        warn_dropped(path, ".npy", dropped + ["metadata"] * bool(facts.meta))
+        self._fh = open(self.tmp, "wb")  # noqa: SIM115  (closed in _finish/_discard)
+        np.lib.format.write_array_header_2_0(
+            self._fh,
+            {
+                "descr": np.lib.format.dtype_to_descr(self.dtype),
+                "fortran_order": False,
+                "shape": shape,
+            },
+        )
+        self._offset = self._fh.tell()
+        self._fh.truncate(self._offset + rows * frames * self.dtype.itemsize)
+
+    def _write(self, first: int, block: np.ndarray) -> None:
+        item = self.dtype.itemsize
+        fd = self._fh.fileno()
+        le = block.astype(self.dtype.newbyteorder("<"), copy=False)
+        if self.facts.kind == "table":
+            os.pwrite(
+                fd, np.ascontiguousarray(le.T).tobytes(), self._offset + first * self.rows * item
+            )
+            return
+        for r in range(self.rows):
+            os.pwrite(fd, le[r].tobytes(), self._offset + (r * self.frames + first) * item)
+
+    def _finish(self) -> None:
+        self._fh.flush()
+        self._fh.close()
+
+    def _discard(self) -> None:
+        self._fh.close()
 
 
 def _first(store: Any, *names: str) -> str | None:

@@ -14,13 +14,14 @@ import logging
 import os
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ratecraft.atomic import atomic_output
-from ratecraft.data.io.common import bad, check_kind, make_recording, resolve_rate, warn_dropped
-from ratecraft.data.types import Data, Recording
+from ratecraft.data.io.common import bad, check_kind, resolve_rate, warn_dropped
+from ratecraft.data.sinks import Sink
+from ratecraft.data.sources import ArraySource, Facts, Source
 from ratecraft.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ PathLike = str | os.PathLike[str]
 
 _AXES = ("x", "y", "z")
 _NAME_COLUMN = "channel_name"
+_DEFAULT_DESCRIPTION = "written by ratecraft"
 
 
 def _shift(value: float, places: int) -> float:
@@ -71,90 +73,144 @@ def _electrode_facts(series: Any) -> tuple[list[str] | None, np.ndarray | None]:
     return names, positions
 
 
-def read_nwb(
+def open_nwb(
     path: PathLike,
     *,
     fs: float | None = None,
     dataset: str | None = None,
     kind: str | None = None,
-) -> Recording:
-    """The first (or the ``dataset``-named) ElectricalSeries of an NWB file, as a recording."""
+) -> Source:
+    """The first (or the ``dataset``-named) ElectricalSeries of an NWB file as a chunked source:
+    the series' data is sliced lazily (the file stays open until the source is closed)."""
     from pynwb import NWBHDF5IO
 
     check_kind(path, kind, "recording")
+    io = None
     try:
-        with NWBHDF5IO(os.fspath(path), "r") as io:
-            series = _pick_series(path, io.read(), dataset)
-            data = np.asarray(series.data[()])
-            rate = series.rate
-            conversion = float(series.conversion)
-            channel_conversion = series.channel_conversion
-            if channel_conversion is not None:
-                channel_conversion = np.asarray(channel_conversion[()], dtype=np.float64)
-            names, positions = _electrode_facts(series)
+        io = NWBHDF5IO(os.fspath(path), "r")
+        nwbfile = io.read()
+        series = _pick_series(path, nwbfile, dataset)
+        data = series.data
+        rate = series.rate
+        conversion = float(series.conversion)
+        channel_conversion = series.channel_conversion
+        if channel_conversion is not None:
+            channel_conversion = np.asarray(channel_conversion[()], dtype=np.float64)
+        names, positions = _electrode_facts(series)
+        description = str(nwbfile.session_description)
     except BadInputError:
+        if io is not None:
+            io.close()
         raise
     except Exception as exc:  # pynwb/hdmf raise many unrelated types on a malformed file
+        if io is not None:
+            io.close()
         raise bad(path, f"not a readable NWB file ({type(exc).__name__}: {exc})") from exc
-    if data.ndim == 1:
-        data = data[:, None]
+    if len(data.shape) == 1:
+        data = np.asarray(data[()])[:, None]
     if channel_conversion is not None and not np.all(channel_conversion == channel_conversion[0]):
+        io.close()
         raise bad(path, "per-channel conversion factors are not supported")
     uv = _shift(conversion, 6)
     if channel_conversion is not None and channel_conversion[0] != 1.0:
         uv *= float(channel_conversion[0])
-    return make_recording(
-        path,
-        np.ascontiguousarray(data.T),
-        sample_rate=resolve_rate(path, None if rate is None else float(rate), fs),
-        uv_per_step=uv,
-        channel_names=names,
-        channel_positions=positions,
-    )
-
-
-def write_nwb(data: Data, path: PathLike, *, dataset: str | None = None) -> None:
-    """Write a recording as an NWB file holding one ElectricalSeries (default name
-    ``ElectricalSeries``), with a device, an electrode group and one electrode per channel."""
-    from pynwb import NWBHDF5IO, NWBFile
-    from pynwb.ecephys import ElectricalSeries
-
-    if not isinstance(data, Recording):
-        raise bad(path, "NWB holds recordings, not tables; write tables as .csv, .npz or .h5")
-    positions = data.channel_positions
-    if positions is not None and positions.shape[1] > len(_AXES):
-        raise bad(path, f"NWB stores at most 3 position axes, got {positions.shape[1]}")
-    extra = sorted(k for k in data.meta if k != "session_description")
-    warn_dropped(path, "NWB", [f"metadata ({', '.join(extra)})"] if extra else [])
-    nwbfile = NWBFile(
-        session_description=str(data.meta.get("session_description", "written by ratecraft")),
-        identifier=str(uuid.uuid4()),
-        session_start_time=datetime.datetime.now(datetime.UTC),
-    )
-    device = nwbfile.create_device(name="device")
-    group = nwbfile.create_electrode_group(
-        name="electrodes", description="all channels", location="unknown", device=device
-    )
-    nwbfile.add_electrode_column(name=_NAME_COLUMN, description="channel name")
-    for i, name in enumerate(data.channel_names or []):
-        where = (
-            {}
-            if positions is None
-            else {axis: float(v) for axis, v in zip(_AXES, positions[i], strict=False)}
+    try:
+        facts = Facts(
+            "recording",
+            sample_rate=resolve_rate(path, None if rate is None else float(rate), fs),
+            uv_per_step=uv,
+            channel_names=names,
+            channel_positions=positions,
+            meta={}
+            if description == _DEFAULT_DESCRIPTION
+            else {"session_description": description},
         )
-        nwbfile.add_electrode(location="unknown", group=group, **{_NAME_COLUMN: name}, **where)
-    region = nwbfile.create_electrode_table_region(
-        region=list(range(data.n_channels)), description="all channels"
-    )
-    nwbfile.add_acquisition(
-        ElectricalSeries(
-            name=dataset or "ElectricalSeries",
-            data=np.ascontiguousarray(data.samples.T),
-            electrodes=region,
-            rate=float(data.sample_rate),
-            conversion=_shift(data.uv_per_step, -6),
-            starting_time=0.0,
+        return ArraySource(data, facts, frames_axis=0, path=Path(path), closer=io)
+    except BaseException:
+        io.close()
+        raise
+
+
+class NwbSink(Sink):
+    """An NWB file holding one ElectricalSeries (default name ``ElectricalSeries``) with a
+    device, an electrode group and one electrode per channel; the series is created resizable
+    by pynwb and filled block by block through h5py."""
+
+    def __init__(
+        self,
+        path: Path,
+        rows: int,
+        frames: int,
+        dtype: np.dtype,
+        facts: Facts,
+        *,
+        dataset: str | None = None,
+    ) -> None:
+        from hdmf.backends.hdf5.h5_utils import H5DataIO
+        from pynwb import NWBHDF5IO, NWBFile
+        from pynwb.ecephys import ElectricalSeries
+
+        if facts.kind != "recording":
+            raise bad(path, "NWB holds recordings, not tables; write tables as .csv, .npz or .h5")
+        positions = facts.channel_positions
+        if positions is not None and np.asarray(positions).shape[1] > len(_AXES):
+            raise bad(
+                path, f"NWB stores at most 3 position axes, got {np.asarray(positions).shape[1]}"
+            )
+        super().__init__(path, rows, frames, dtype, facts)
+        extra = sorted(k for k in facts.meta if k != "session_description")
+        warn_dropped(path, "NWB", [f"metadata ({', '.join(extra)})"] if extra else [])
+        nwbfile = NWBFile(
+            session_description=str(facts.meta.get("session_description", _DEFAULT_DESCRIPTION)),
+            identifier=str(uuid.uuid4()),
+            session_start_time=datetime.datetime.now(datetime.UTC),
         )
-    )
-    with atomic_output(path) as tmp, NWBHDF5IO(os.fspath(tmp), "w") as io:
-        io.write(nwbfile)
+        device = nwbfile.create_device(name="device")
+        group = nwbfile.create_electrode_group(
+            name="electrodes", description="all channels", location="unknown", device=device
+        )
+        nwbfile.add_electrode_column(name=_NAME_COLUMN, description="channel name")
+        for i, name in enumerate(facts.channel_names or [f"ch{i}" for i in range(rows)]):
+            where = (
+                {}
+                if positions is None
+                else {
+                    axis: float(v) for axis, v in zip(_AXES, np.asarray(positions)[i], strict=False)
+                }
+            )
+            nwbfile.add_electrode(location="unknown", group=group, **{_NAME_COLUMN: name}, **where)
+        region = nwbfile.create_electrode_table_region(
+            region=list(range(rows)), description="all channels"
+        )
+        self._name = dataset or "ElectricalSeries"
+        chunk = (max(1, min(frames, 1 << 15)), max(rows, 1))
+        empty = H5DataIO(
+            data=np.zeros((0, rows), dtype=self.dtype), maxshape=(None, rows), chunks=chunk
+        )
+        nwbfile.add_acquisition(
+            ElectricalSeries(
+                name=self._name,
+                data=empty,
+                electrodes=region,
+                rate=float(facts.sample_rate or 1.0),
+                conversion=_shift(facts.uv_per_step, -6),
+                starting_time=0.0,
+            )
+        )
+        with NWBHDF5IO(os.fspath(self.tmp), "w") as io:
+            io.write(nwbfile)
+        import h5py
+
+        self._h5 = h5py.File(self.tmp, "a")
+        self._data = self._h5[f"acquisition/{self._name}/data"]
+        self._data.resize((frames, rows))
+
+    def _write(self, first: int, block: np.ndarray) -> None:
+        self._data[first : first + block.shape[1], :] = block.T
+
+    def _finish(self) -> None:
+        self._h5.flush()
+        self._h5.close()
+
+    def _discard(self) -> None:
+        self._h5.close()

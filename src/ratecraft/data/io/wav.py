@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ratecraft.atomic import atomic_output
-from ratecraft.data.io.common import bad, check_kind, make_recording, resolve_rate
-from ratecraft.data.types import Data, Recording
+from ratecraft.data.io.common import bad, check_kind, resolve_rate
+from ratecraft.data.sinks import Sink
+from ratecraft.data.sources import Facts, Source
 
 log = logging.getLogger(__name__)
 
@@ -36,29 +36,54 @@ _READ_AS = {
     "DOUBLE": ("float64", 0, "float64"),
 }
 _WRITE_AS = {"int16": "PCM_16", "int32": "PCM_32", "float32": "FLOAT", "float64": "DOUBLE"}
+MAX_WAV_CHANNELS = 8
 
 
-def read_wav(path: PathLike, *, fs: float | None = None, kind: str | None = None) -> Recording:
-    """A WAV file as a recording; its rate comes from the file unless ``fs`` overrides it."""
-    import soundfile as sf
+class _WavSource(Source):
+    """Frames of a WAV file, read block by block through soundfile (integers restored exactly)."""
 
+    def __init__(self, path: Path, fs: float | None) -> None:
+        import soundfile as sf
+
+        try:
+            info = sf.info(os.fspath(path))
+            if info.subtype not in _READ_AS:
+                supported = ", ".join(_READ_AS)
+                raise bad(path, f"WAV subtype {info.subtype} is not supported (use {supported})")
+            self._read_dtype, self._shift, final = _READ_AS[info.subtype]
+            self._file = sf.SoundFile(os.fspath(path))
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise bad(path, f"not a readable WAV file ({exc})") from exc
+        side = _read_sidecar(path, info.channels)
+        rate = float(side.pop("sample_rate", info.samplerate))
+        facts = Facts(
+            "recording",
+            sample_rate=resolve_rate(path, rate, fs),
+            uv_per_step=float(side.get("uv_per_step", 1.0)),
+            units=str(side.get("units", "uV")),
+            channel_names=side.get("channel_names"),
+            channel_positions=side.get("channel_positions"),
+            meta=side.get("meta", {}),
+        )
+        super().__init__(info.channels, info.frames, final, facts, path)
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        self._file.seek(start)
+        frames = self._file.read(stop - start, dtype=self._read_dtype, always_2d=True)
+        block = np.ascontiguousarray(frames.T)
+        return (block >> self._shift) if self._shift else block
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def open_wav(path: PathLike, *, fs: float | None = None, kind: str | None = None) -> Source:
+    """A WAV file as a chunked source; its rate comes from the file (or its sidecar) unless
+    ``fs`` overrides it."""
     check_kind(path, kind, "recording")
-    try:
-        info = sf.info(os.fspath(path))
-        if info.subtype not in _READ_AS:
-            supported = ", ".join(_READ_AS)
-            raise bad(path, f"WAV subtype {info.subtype} is not supported (use {supported})")
-        read_dtype, shift, final = _READ_AS[info.subtype]
-        frames, rate = sf.read(os.fspath(path), dtype=read_dtype, always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise bad(path, f"not a readable WAV file ({exc})") from exc
-    samples = np.ascontiguousarray(frames.T)
-    if shift:
-        samples = (samples >> shift).astype(final)
-    side = _read_sidecar(path, samples.shape[0])
-    rate = float(side.pop("sample_rate", rate))
-    rec = make_recording(path, samples, sample_rate=resolve_rate(path, rate, fs), **side)
-    return rec
+    return _WavSource(Path(path), fs)
 
 
 def sidecar_path(path: PathLike) -> Path:
@@ -105,47 +130,67 @@ def _read_sidecar(path: PathLike, n_channels: int) -> dict[str, Any]:
     return out
 
 
-def _sidecar_doc(data: Recording, wav_rate: int) -> dict[str, Any] | None:
+def _sidecar_doc(facts: Facts, rows: int, wav_rate: int) -> dict[str, Any] | None:
     """What the WAV cannot hold, or None when it holds everything."""
     from ratecraft.jsonsafe import json_safe
 
     doc: dict[str, Any] = {}
-    if data.sample_rate != wav_rate:
-        doc["sample_rate"] = float(data.sample_rate)
-    if data.uv_per_step != 1.0:
-        doc["uv_per_step"] = float(data.uv_per_step)
-    if data.units != "uV":
-        doc["units"] = data.units
-    if list(data.channel_names or []) != [f"ch{i}" for i in range(data.n_channels)]:
-        doc["channel_names"] = list(data.channel_names or [])
-    if data.channel_positions is not None:
-        doc["channel_positions"] = data.channel_positions.tolist()
-    if data.meta:
-        doc["meta"] = json_safe(data.meta)
+    if facts.sample_rate != wav_rate:
+        doc["sample_rate"] = float(facts.sample_rate or wav_rate)
+    if facts.uv_per_step != 1.0:
+        doc["uv_per_step"] = float(facts.uv_per_step)
+    if facts.units != "uV":
+        doc["units"] = facts.units
+    names = list(facts.channel_names or [f"ch{i}" for i in range(rows)])
+    if names != [f"ch{i}" for i in range(rows)]:
+        doc["channel_names"] = names
+    if facts.channel_positions is not None:
+        doc["channel_positions"] = np.asarray(facts.channel_positions).tolist()
+    if facts.meta:
+        doc["meta"] = json_safe(facts.meta)
     return doc or None
 
 
-def write_wav(data: Data, path: PathLike) -> None:
-    """Write a recording as WAV; only int16, int32, float32 and float64 samples fit exactly."""
-    import soundfile as sf
+class WavSink(Sink):
+    """WAV frames written block by block (int16, int32, float32, float64 fit exactly; at most
+    8 channels), with what WAV cannot hold in the ``<file>.wav.json`` sidecar."""
 
-    if not isinstance(data, Recording):
-        raise bad(path, "WAV holds recordings, not tables; write tables as .csv, .npz or .h5")
-    subtype = _WRITE_AS.get(data.samples.dtype.name)
-    if subtype is None:
-        raise bad(
-            path,
-            f"WAV cannot hold {data.samples.dtype} samples exactly "
-            f"(use {', '.join(_WRITE_AS)} or write .npz)",
+    def __init__(self, path: Path, rows: int, frames: int, dtype: np.dtype, facts: Facts) -> None:
+        import soundfile as sf
+
+        if facts.kind != "recording":
+            raise bad(path, "WAV holds recordings, not tables; write tables as .csv, .npz or .h5")
+        subtype = _WRITE_AS.get(np.dtype(dtype).name)
+        if subtype is None:
+            raise bad(
+                path,
+                f"WAV cannot hold {np.dtype(dtype)} samples exactly "
+                f"(use {', '.join(_WRITE_AS)} or write .npz)",
+            )
+        if rows > MAX_WAV_CHANNELS:
+            raise bad(path, f"WAV holds at most {MAX_WAV_CHANNELS} channels here, not {rows}")
+        super().__init__(path, rows, frames, dtype, facts)
+        wav_rate = max(1, round(facts.sample_rate or 1.0))  # the exact rate goes to the sidecar
+        self._doc = _sidecar_doc(facts, rows, wav_rate)
+        self._side = Path(f"{self.tmp}.json")
+        if self._doc is not None:
+            self._side.write_text(json.dumps(self._doc, indent=1, allow_nan=False) + "\n")
+        self._file = sf.SoundFile(
+            os.fspath(self.tmp), "w", wav_rate, rows, subtype=subtype, format="WAV"
         )
-    wav_rate = max(1, round(data.sample_rate))  # the exact rate goes to the sidecar
-    doc = _sidecar_doc(data, wav_rate)
-    side = sidecar_path(path)
-    with atomic_output(path) as tmp:
-        sf.write(tmp, np.ascontiguousarray(data.samples.T), wav_rate, subtype=subtype, format="WAV")
-        if doc is not None:  # the sidecar lands before the WAV: a WAV never lacks its sidecar
-            with atomic_output(side) as tmp_side:
-                tmp_side.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
-        elif side.exists():
-            log.info("%s: removing a stale sidecar", side)
-            side.unlink()
+
+    def _write(self, first: int, block: np.ndarray) -> None:
+        self._file.write(np.ascontiguousarray(block.T))
+
+    def _finish(self) -> None:
+        self._file.close()
+        final_side = sidecar_path(self.path)
+        if self._doc is None and final_side.exists():
+            log.info("%s: removing a stale sidecar", final_side)
+            final_side.unlink()
+
+    def _discard(self) -> None:
+        self._file.close()
+
+    def extra_outputs(self) -> list[tuple[Path, Path]]:
+        return [(self._side, sidecar_path(self.path))] if self._doc is not None else []
