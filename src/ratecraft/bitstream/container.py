@@ -16,7 +16,8 @@ written and read chunk by chunk. The header keeps everything the data carry — 
 and positions, units, free metadata, feature names and families — and the content hash of the
 trained model a chunk payload needs.
 The index at the end lets :class:`ContainerReader` read a time range without touching the
-chunks outside it (the file is memory-mapped; only the pages of the chunks asked for are read).
+chunks outside it (a file is read with positioned reads of just the bytes asked for, so the
+process's memory does not grow with the file).
 
 Version 1 (no index; the chunks are followed by ``"RCZE" | u32 chunks``) is still read: its
 chunk offsets are found by walking the chunk prefixes.
@@ -28,10 +29,8 @@ fails with a one-line :class:`CorruptStreamError`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import mmap
 import os
 import struct
 import zlib
@@ -289,14 +288,15 @@ class ContainerReader:
     """
 
     def __init__(self, source: bytes | bytearray | memoryview | str | os.PathLike[str]) -> None:
-        self._file: Any = None
-        self._map: mmap.mmap | None = None
+        self._fd: int | None = None
+        self._buf: memoryview | None = None
         self.path: Path | None = None
         if isinstance(source, bytes | bytearray | memoryview):
             self._buf = memoryview(source)
+            self._size = len(self._buf)
         else:
             self.path = Path(source)
-            self._buf = self._open(self.path)
+            self._size = self._open(self.path)
         self.bytes_read = 0
         try:
             self.version, self.header, self._first = self._read_head()
@@ -305,32 +305,29 @@ class ContainerReader:
             raise
         self._entries: list[ChunkEntry] | None = None
 
-    def _open(self, path: Path) -> memoryview:
+    def _open(self, path: Path) -> int:
         try:
-            self._file = open(path, "rb")  # noqa: SIM115  (closed by close())
-            size = os.fstat(self._file.fileno()).st_size
+            self._fd = os.open(path, os.O_RDONLY)
+            size = os.fstat(self._fd).st_size
         except FileNotFoundError:
             raise BadInputError(f"{path}: no such file") from None
         except IsADirectoryError:
             raise BadInputError(f"{path}: is a folder, not an .rcz file") from None
         except OSError as exc:
             raise BadInputError(f"{path}: cannot read ({exc.strerror})") from None
+        if os.path.isdir(path):
+            self.close()
+            raise BadInputError(f"{path}: is a folder, not an .rcz file")
         if size == 0:
             self.close()
             raise CorruptStreamError("empty file: not a ratecraft .rcz file")
-        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-        return memoryview(self._map)
+        return size
 
     def close(self) -> None:
-        """Release the mapping and the file (views handed out before must not be used after)."""
-        if self._map is not None:
-            self._buf.release()
-            with contextlib.suppress(BufferError):  # a caller still holds a view: freed later
-                self._map.close()
-            self._map = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Release the file (views handed out before stay valid: they hold copies)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> ContainerReader:
         return self
@@ -342,16 +339,23 @@ class ContainerReader:
 
     @property
     def size(self) -> int:
-        return len(self._buf)
+        return self._size
 
     def _take(self, pos: int, n: int, what: str) -> memoryview:
-        if n < 0 or pos < 0 or pos + n > len(self._buf):
+        if n < 0 or pos < 0 or pos + n > self._size:
             raise CorruptStreamError(
                 f"truncated file: {what} needs {n} bytes at offset {pos}, "
-                f"only {max(len(self._buf) - pos, 0)} remain"
+                f"only {max(self._size - pos, 0)} remain"
             )
         self.bytes_read += n
-        return self._buf[pos : pos + n]
+        if self._buf is not None:
+            return self._buf[pos : pos + n]
+        if self._fd is None:
+            raise ValueError("container reader is closed")
+        data = os.pread(self._fd, n, pos)
+        if len(data) != n:
+            raise CorruptStreamError(f"truncated file: {what} could not be read in full")
+        return memoryview(data)
 
     def _read_head(self) -> tuple[int, ContainerHeader, int]:
         magic, version, hlen = _PREFIX.unpack(self._take(0, _PREFIX.size, "file prefix"))
@@ -373,7 +377,7 @@ class ContainerReader:
         header = parse_header(body)
         first = _PREFIX.size + hlen + 4
         # every chunk needs at least its 12-byte prefix: refuse counts the file cannot hold
-        if header.n_chunks * _CHUNK.size > len(self._buf) - first:
+        if header.n_chunks * _CHUNK.size > self._size - first:
             raise CorruptStreamError(
                 f"header declares {header.n_chunks} chunks, more than the file can hold"
             )
@@ -398,7 +402,7 @@ class ContainerReader:
             )
         if length > MAX_CHUNK_BYTES:
             raise CorruptStreamError(f"chunk {i} declares {length} bytes, over the limit")
-        if offset + _CHUNK.size + length > len(self._buf):
+        if offset + _CHUNK.size + length > self._size:
             raise CorruptStreamError(f"truncated file: chunk {i} payload runs past the end")
         return ChunkEntry(offset, first, frames, length, crc)
 
@@ -408,7 +412,7 @@ class ContainerReader:
 
     def _read_index(self) -> list[ChunkEntry]:
         n = self.header.n_chunks
-        end = len(self._buf)
+        end = self._size
         at, count, tail = _FOOTER.unpack(self._take(end - _FOOTER.size, _FOOTER.size, "footer"))
         if tail != TRAILER:
             raise CorruptStreamError("bad footer (corrupt or truncated file)")
@@ -451,8 +455,8 @@ class ContainerReader:
         tail, count = _V1_TRAILER.unpack(self._take(pos, _V1_TRAILER.size, "trailer"))
         if tail != TRAILER or count != self.header.n_chunks:
             raise CorruptStreamError("bad trailer (corrupt or truncated file)")
-        if pos + _V1_TRAILER.size != len(self._buf):
-            extra = len(self._buf) - pos - _V1_TRAILER.size
+        if pos + _V1_TRAILER.size != self._size:
+            extra = self._size - pos - _V1_TRAILER.size
             raise CorruptStreamError(f"{extra} unexpected bytes after the trailer")
         return out
 

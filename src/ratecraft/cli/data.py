@@ -215,6 +215,7 @@ def encode_cmd(
         "est_bits_per_sample": stats.estimated_bits_per_sample,
         "seconds": stats.seconds,
         "samples_per_s": stats.n_samples / max(stats.seconds, 1e-9),
+        "chunks": stats.blocks,
     }
     if as_json:
         print_json(doc)
@@ -230,6 +231,16 @@ def encode_cmd(
         ),
         ("time", f"{stats.seconds:.3f} s ({doc['samples_per_s']:,.0f} samples/s)"),
     ]
+    knob = fitted.chunk_knob
+    moved = [b[knob] for b in stats.blocks if knob and knob in b]
+    if moved:
+        rows.append(
+            (
+                knob,
+                f"{min(moved):.4g}–{max(moved):.4g} over {len(moved)} chunks "
+                "(fitted on an excerpt, held by the running rate control)",
+            )
+        )
     if save_model is not None:
         rows.append(("model", f"{save_model} (sha256 {str(doc['model_sha256'])[:16]}…)"))
     kv_table(f"wrote {output}", rows)

@@ -41,6 +41,7 @@ from ratecraft.bitstream.container import (
 )
 from ratecraft.codecs import store
 from ratecraft.codecs.budget import LOSSLESS, Budget
+from ratecraft.codecs.ratecontrol import ChunkControl
 from ratecraft.codecs.registry import (
     CODECS,
     available_codecs,
@@ -113,6 +114,7 @@ class BlockContext:
     target_bytes: float | None = None
     stream: dict[str, Any] = field(default_factory=dict)
     codec_version: int = 1  # the payload version: the codec's own on encode, the file's on decode
+    knob: float | None = None  # encode: this chunk's value of the codec's chunk knob (None: config)
 
     @classmethod
     def of(cls, rows: int, frames: int, dtype: Any, **fields: Any) -> BlockContext:
@@ -246,6 +248,9 @@ class Codec(ABC):
     supports_lossy: ClassVar[bool] = False
     learned: ClassVar[bool] = False  # descriptive: fit() trains a model the decoder needs
     tensor_framework: ClassVar[str] = "np"  # how the store reads its tensors: "np" or "pt"
+    # the config field a ratio target may adjust between chunks of one encode (each chunk
+    # then stores the value it used): how a long recording holds its target while streaming
+    chunk_knob: ClassVar[str | None] = None
 
     def __init__(self, config: CodecConfig | dict[str, Any] | None = None, **overrides: Any):
         if config is None:
@@ -259,6 +264,8 @@ class Codec(ABC):
         )
         self.budget: Budget = LOSSLESS
         self.fit_report: dict[str, Any] = {}
+        self.fitted_samples = 0  # values the knobs were fitted on (a longer input streams under
+        # the running rate control); 0: not fitted here
         # a model loaded from a ratecraft 0.1 folder: the header parameters its files carry
         self.legacy_stream_params: dict[str, Any] | None = None
 
@@ -366,6 +373,7 @@ class Codec(ABC):
                 f"codec {self.name!r} is lossless only; it cannot meet {budget.describe()}"
             )
         self.budget = budget
+        self.fitted_samples = int(as_block(data).size)  # before: the search encodes this data
         self.fit_knobs(data)
         return self
 
@@ -384,6 +392,7 @@ class Codec(ABC):
         writer = ContainerWriter(stream, header)
         rows, frames, dtype = source.rows, source.frames, source.dtype
         targets = self._block_targets(header, source.nbytes)
+        control = self._chunk_control(targets, rows * frames)
         est: float | None = 0.0
         payload_bytes = 0
         shared: dict[str, Any] = {}
@@ -395,8 +404,13 @@ class Codec(ABC):
             ctx = BlockContext(
                 i, first, rows, n, dtype, header.sample_rate, targets[i], shared, self.version
             )
+            if control is not None:
+                ctx.knob = control.knob
             res = self.encode_block(block, ctx)
             writer.add_chunk(res.payload, n)
+            if control is not None:
+                control.update(len(res.payload), rows * n, rows * header.chunk_span(i + 1)[1])
+                res.info = {**(res.info or {}), str(self.chunk_knob): ctx.knob}
             payload_bytes += len(res.payload)
             est = None if (est is None or res.estimated_bits is None) else est + res.estimated_bits
             if res.info:
@@ -415,6 +429,23 @@ class Codec(ABC):
             seconds=time.perf_counter() - start,
             blocks=infos,
         )
+
+    def _chunk_control(self, targets: list[float | None], samples: int) -> ChunkControl | None:
+        """The running rate control of a ratio target when the knob was fitted on less than
+        the data being encoded (None: the fitted knob serves every chunk)."""
+        if self.chunk_knob is None or len(targets) < 2 or targets[0] is None:
+            return None
+        if samples <= self.fitted_samples:
+            return None
+        value = float(getattr(self.config, self.chunk_knob))
+        knob = self.config_cls.model_fields[self.chunk_knob]
+        integer = knob.annotation is int
+        return ChunkControl(value, [t for t in targets if t is not None], integer=integer)
+
+    def chunk_value(self, ctx: BlockContext) -> float:
+        """The chunk knob's value for the block being encoded."""
+        assert self.chunk_knob is not None
+        return ctx.knob if ctx.knob is not None else float(getattr(self.config, self.chunk_knob))
 
     def _block_targets(self, header: ContainerHeader, raw_bytes: int) -> list[float | None]:
         """Each chunk's payload budget under a ratio target (the container's overhead first)."""

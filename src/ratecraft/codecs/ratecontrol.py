@@ -11,6 +11,13 @@ container meets R** — bytes measured by encoding for real, headers included, n
 - :func:`fit_ratio` runs it on a central excerpt of the data (:data:`PROBE_SAMPLES` values) and
   then on the whole data from where the excerpt landed, so a long recording costs a few whole
   encodes.
+- :class:`ChunkControl` holds a ratio while a long input streams through a codec that was fitted
+  on an excerpt of it: between chunks its knob (``Codec.chunk_knob``, stored in each chunk) is
+  moved so that the next chunk spends its share plus its part of the running deficit spread
+  over the chunks left. The move uses the measured slope of bits per sample against log2 of the
+  knob (about −1 per octave for a quantizer step at high rate; from the chunks seen so far once
+  two knobs differ), at most two octaves per chunk; inside ±1% of the running target nothing
+  moves.
 - A codec that controls its rate chunk by chunk runs :func:`search` on each chunk's payload
   against ``BlockContext.target_bytes``: the whole budget less the container's own overhead
   (:func:`ratecraft.bitstream.container.overhead_bytes`), spread by frames. No codec hard-codes
@@ -30,7 +37,7 @@ if TYPE_CHECKING:
     from ratecraft.codecs.base import Codec
     from ratecraft.data.types import Data
 
-__all__ = ["PROBE_SAMPLES", "Knob", "fit_ratio", "search"]
+__all__ = ["PROBE_SAMPLES", "ChunkControl", "Knob", "fit_ratio", "search"]
 
 PROBE_SAMPLES = 1 << 19  # the excerpt a search runs on before the whole data
 
@@ -182,3 +189,51 @@ def fit_ratio(
         raise BadInputError(f"{label}: cannot reach ratio {ratio:g} on this data") from None
     set_knob(s)
     return s
+
+
+class ChunkControl:
+    """The running rate control of one streamed encode (see the module doc)."""
+
+    BAND = 0.01  # relative deviation of the running total that moves nothing
+    MAX_OCTAVES = 2.0  # largest move of the knob per chunk
+    DEFAULT_SLOPE = -1.0  # bits per sample per octave of the knob before any is measured
+
+    def __init__(self, knob: float, targets: list[float], *, integer: bool) -> None:
+        self.knob = float(knob)
+        self.integer = integer
+        self._targets = targets
+        self._i = 0
+        self.bytes = 0.0
+        self.target = 0.0
+        self._seen: list[tuple[float, float]] = []  # (log2 knob, bits per sample)
+
+    def _slope(self) -> float:
+        points = {}
+        for x, y in self._seen[-4:]:
+            points[x] = y
+        if len(points) < 2:
+            return self.DEFAULT_SLOPE
+        (x1, y1), (x2, y2) = list(points.items())[-2:]
+        slope = (y2 - y1) / (x2 - x1) if x2 != x1 else self.DEFAULT_SLOPE
+        return min(max(slope, -2.0), -0.1)
+
+    def update(self, payload_bytes: int, samples: int, next_samples: int) -> None:
+        """After a chunk of ``samples`` values took ``payload_bytes``: set the next knob."""
+        self.bytes += payload_bytes
+        self.target += self._targets[self._i]
+        self._i += 1
+        if samples <= 0:
+            return
+        now = 8.0 * payload_bytes / samples
+        self._seen.append((math.log2(max(self.knob, 1e-300)), now))
+        left = len(self._targets) - self._i
+        if left <= 0 or next_samples <= 0:
+            return
+        deficit = self.bytes - self.target
+        if abs(deficit) <= self.BAND * self.target:
+            return
+        wanted = max(8.0 * (self._targets[self._i] - deficit / left) / next_samples, 0.01)
+        octaves = (wanted - now) / self._slope()
+        octaves = min(max(octaves, -self.MAX_OCTAVES), self.MAX_OCTAVES)
+        knob = self.knob * 2.0**octaves
+        self.knob = float(max(1, round(knob))) if self.integer else knob

@@ -16,6 +16,7 @@ budgets are refused (use `quant`, `wavelet` or `sz3` for a bound).
 from __future__ import annotations
 
 import logging
+import math
 import struct
 
 import numpy as np
@@ -45,7 +46,8 @@ from ratecraft.errors import BadInputError, CorruptStreamError
 
 log = logging.getLogger(__name__)
 
-_HEAD = struct.Struct("<I")
+_HEAD_V1 = struct.Struct("<I")  # payload version 1: components
+_HEAD = struct.Struct("<Id")  # version 2: components and the chunk's step
 _MAX_ORDER = 2
 
 
@@ -80,6 +82,8 @@ class PcaCodec(Codec):
     config_cls = PcaConfig
     config: PcaConfig
     supports_lossy = True
+    version = 2  # 2: each chunk stores its step (a streamed ratio target moves it)
+    chunk_knob = "step"
 
     def check_input(self, data: Data) -> None:
         finite_float_check(as_block(data), self.name)
@@ -115,7 +119,8 @@ class PcaCodec(Codec):
         if self.config.max_components is not None:
             basis = basis[:, : self.config.max_components]
         y = basis.astype(np.float64).T @ xc
-        q = deadzone_quantize(y, self.config.step, self.config.dead_zone)
+        step = self.chunk_value(ctx)
+        q = deadzone_quantize(y, step, self.config.dead_zone)
         nonzero = np.flatnonzero(np.any(q != 0, axis=1))
         k = int(nonzero[-1]) + 1 if nonzero.size else 0
         q, basis = q[:k], basis[:, :k]
@@ -132,7 +137,7 @@ class PcaCodec(Codec):
                 r[sel] = _predict(q[sel], o)
         coded, est = encode_residuals(r, self.config.block)
         side = [
-            _HEAD.pack(k),
+            _HEAD.pack(k, step),
             mean.astype("<f4").tobytes(),
             np.ascontiguousarray(basis, dtype="<f4").tobytes(),
             orders.tobytes(),
@@ -143,9 +148,17 @@ class PcaCodec(Codec):
     def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
         rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         head, mean_b, basis_b, orders_b, coded = unpack_sections(payload, expect=5)
-        if len(head) != _HEAD.size:
+        step = self.config.step
+        if ctx.codec_version >= 2:  # components and the chunk's own step
+            if len(head) != _HEAD.size:
+                raise CorruptStreamError("pca: bad chunk header")
+            k, step = _HEAD.unpack(head)
+            if not (math.isfinite(step) and step > 0):
+                raise CorruptStreamError("pca: impossible step in chunk")
+        elif len(head) != _HEAD_V1.size:
             raise CorruptStreamError("pca: bad chunk header")
-        (k,) = _HEAD.unpack(head)
+        else:
+            (k,) = _HEAD_V1.unpack(head)
         if k > rows:
             raise CorruptStreamError(f"pca: {k} components for {rows} rows")
         if dtype.kind not in "iuf":
@@ -164,7 +177,7 @@ class PcaCodec(Codec):
             if sel.any():
                 q[sel] = _unpredict(r[sel], o)
         with np.errstate(all="ignore"):
-            y = deadzone_dequantize(q, self.config.step, self.config.dead_zone)
+            y = deadzone_dequantize(q, step, self.config.dead_zone)
             recon = basis.reshape(rows, k) @ y + mean[:, None]
         if not np.isfinite(recon).all():
             raise CorruptStreamError("pca: decoded values are not finite")

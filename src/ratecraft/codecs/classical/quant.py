@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import struct
 
 import numpy as np
 from pydantic import Field
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _FINE_GRID_DIVISOR = 8.0  # off-grid floats: grid = max_error / 8, so rounding costs ≤ 1/16
 _MAX_STEP = 1 << 30
+_STEP = struct.Struct("<Q")
 
 
 class QuantConfig(PredictiveConfig):
@@ -48,6 +50,8 @@ class QuantCodec(Codec):
     config_cls = QuantConfig
     config: QuantConfig
     supports_lossy = True
+    version = 2  # 2: each chunk stores its step (a streamed ratio target moves it)
+    chunk_knob = "step"
 
     def check_input(self, data: Data) -> None:
         block = as_block(data)
@@ -131,14 +135,21 @@ class QuantCodec(Codec):
         return ints.astype(np.int64)
 
     def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
-        payload, est, _ = encode_ints(
-            self._to_ints(block), self.config.step, self.config.settings()
-        )
-        return BlockResult(payload, est)
+        step = int(self.chunk_value(ctx))
+        body, est, _ = encode_ints(self._to_ints(block), step, self.config.settings())
+        return BlockResult(_STEP.pack(step) + body, est + 8.0 * _STEP.size)
 
     def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
         rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
-        ints = decode_ints(payload, rows, frames, self.config.step, self.config.settings())
+        step = self.config.step
+        if ctx.codec_version >= 2:  # the chunk's own step
+            if len(payload) < _STEP.size:
+                raise CorruptStreamError("quant: chunk too short for its step")
+            (step,) = _STEP.unpack(payload[: _STEP.size])
+            if not 1 <= step <= _MAX_STEP:
+                raise CorruptStreamError(f"quant: impossible step {step} in chunk")
+            payload = payload[_STEP.size :]
+        ints = decode_ints(payload, rows, frames, step, self.config.settings())
         if self.config.grid is None:
             if dtype.kind == "f":
                 raise CorruptStreamError("quant stream of float data has no grid")

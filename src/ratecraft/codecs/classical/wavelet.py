@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 MAX_AUTO_LEVELS = 8
 _MODE = "periodization"
-_FLAGS = struct.Struct("<B")
+_FLAGS = struct.Struct("<B")  # payload version 1: flags only
+_HEAD = struct.Struct("<Bd")  # version 2: flags and the chunk's step
 _HAS_RESIDUAL = 1
 _MAX_SCALE = 2.0**60
 
@@ -139,6 +140,8 @@ class WaveletCodec(Codec):
     config_cls = WaveletConfig
     config: WaveletConfig
     supports_lossy = True
+    version = 2  # 2: each chunk stores its step (a streamed ratio target moves it)
+    chunk_knob = "step"
 
     def check_input(self, data: Data) -> None:
         finite_float_check(as_block(data), self.name)
@@ -200,8 +203,8 @@ class WaveletCodec(Codec):
             details.append(n)
         return [n, *details[::-1]]
 
-    def _steps(self, levels: int) -> list[float]:
-        s, g = self.config.step, self.config.level_scale
+    def _steps(self, levels: int, step: float) -> list[float]:
+        s, g = step, self.config.level_scale
         detail = [s * g ** (j - 1) for j in range(levels, 0, -1)]  # cD_L … cD_1
         return [detail[0] if levels else s, *detail]
 
@@ -219,11 +222,11 @@ class WaveletCodec(Codec):
             return coeffs[0]
         return pywt.waverec(coeffs, self.config.wavelet, mode=_MODE, axis=-1)[:, :frames]
 
-    def _wavelet_recon(self, q: np.ndarray, frames: int, levels: int) -> np.ndarray:
+    def _wavelet_recon(self, q: np.ndarray, frames: int, levels: int, step: float) -> np.ndarray:
         bounds = np.cumsum([0, *self._lengths(frames, levels)])
         coeffs = [
             deadzone_dequantize(q[:, a:b], s, self.config.dead_zone)
-            for a, b, s in zip(bounds[:-1], bounds[1:], self._steps(levels), strict=True)
+            for a, b, s in zip(bounds[:-1], bounds[1:], self._steps(levels, step), strict=True)
         ]
         return self._inverse(coeffs, frames)
 
@@ -234,21 +237,22 @@ class WaveletCodec(Codec):
         levels = self._levels(frames)
         dz = self.config.dead_zone
         coeffs = self._forward(x, levels)
+        step = self.chunk_value(ctx)
+        steps = self._steps(levels, step)
         q = np.concatenate(
-            [deadzone_quantize(c, s, dz) for c, s in zip(coeffs, self._steps(levels), strict=True)],
-            axis=1,
+            [deadzone_quantize(c, s, dz) for c, s in zip(coeffs, steps, strict=True)], axis=1
         )
         coded, est = encode_residuals(q, self.config.block)
         parts = [coded]
         flags = 0
         if self.config.residual_step > 0:
             flags |= _HAS_RESIDUAL
-            base = self._layer_base(self._wavelet_recon(q, frames, levels), block.dtype)
+            base = self._layer_base(self._wavelet_recon(q, frames, levels, step), block.dtype)
             r = np.rint((x - base) / self.config.residual_step).astype(np.int64)
             coded_r, est_r = encode_residuals(r, self.config.block)
             parts.append(coded_r)
             est += est_r
-        payload = pack_sections([_FLAGS.pack(flags), *parts])
+        payload = pack_sections([_HEAD.pack(flags, step), *parts])
         return BlockResult(payload, est + 8.0 * (len(payload) - sum(len(p) for p in parts)))
 
     @staticmethod
@@ -260,9 +264,17 @@ class WaveletCodec(Codec):
         view = memoryview(payload)
         want = 3 if self.config.residual_step > 0 else 2
         sections = unpack_sections(view, expect=want)
-        if len(sections[0]) != _FLAGS.size:
+        step = self.config.step
+        if ctx.codec_version >= 2:  # flags and the chunk's own step
+            if len(sections[0]) != _HEAD.size:
+                raise CorruptStreamError("wavelet: bad chunk head")
+            flags, step = _HEAD.unpack(sections[0])
+            if not (math.isfinite(step) and step > 0):
+                raise CorruptStreamError("wavelet: impossible step in chunk")
+        elif len(sections[0]) != _FLAGS.size:
             raise CorruptStreamError("wavelet: bad chunk flags")
-        (flags,) = _FLAGS.unpack(sections[0])
+        else:
+            (flags,) = _FLAGS.unpack(sections[0])
         if flags != (_HAS_RESIDUAL if want == 3 else 0):
             raise CorruptStreamError("wavelet: chunk flags do not match the stream parameters")
         if dtype.kind not in "iuf":
@@ -271,7 +283,7 @@ class WaveletCodec(Codec):
         total = sum(self._lengths(frames, levels)) if frames else 0
         q = decode_residuals(sections[1], rows, total, self.config.block)
         with np.errstate(all="ignore"):
-            recon = self._wavelet_recon(q, frames, levels) if frames else np.zeros((rows, 0))
+            recon = self._wavelet_recon(q, frames, levels, step) if frames else np.zeros((rows, 0))
             if want == 3:
                 r = decode_residuals(sections[2], rows, frames, self.config.block)
                 recon = self._layer_base(recon, dtype) + r * self.config.residual_step
