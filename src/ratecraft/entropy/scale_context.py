@@ -51,9 +51,17 @@ def _buckets(q: np.ndarray, block: int) -> np.ndarray:
 
 
 def _sample_order(buckets: np.ndarray, block: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    per_sample = np.repeat(buckets.astype(np.uint8), block, axis=1)[:, :n].ravel()
-    order = np.argsort(per_sample, kind="stable")  # radix sort on uint8 keys
-    counts = np.bincount(per_sample, minlength=N_BUCKETS)
+    """The flat sample indices grouped by bucket (stable within a bucket), and each bucket's
+    sample count. Sorted by block, then expanded: a block's samples share its bucket."""
+    rows, nb = buckets.shape
+    keys = buckets.astype(np.uint8).ravel()
+    by_block = np.argsort(keys, kind="stable")  # radix sort on uint8 keys
+    row, col = np.divmod(by_block, nb)
+    lengths = np.minimum(block, n - col * block)
+    first = row * n + col * block
+    placed = np.cumsum(lengths) - lengths
+    order = np.repeat(first - placed, lengths) + np.arange(rows * n)
+    counts = np.bincount(keys[by_block], weights=lengths, minlength=N_BUCKETS).astype(np.int64)
     return order, counts
 
 
@@ -127,13 +135,16 @@ def decode_residuals(buf: memoryview, rows: int, n: int, block: int) -> np.ndarr
     order, counts = _sample_order(buckets, block, n)
     if [k for k, *_ in entries] != [int(k) for k in np.flatnonzero(counts)]:
         raise CorruptStreamError("residual models do not match the decoded scale buckets")
-    parts = []
+    values = np.empty(rows * n, dtype=np.int64)
+    start = 0
     for k, low, shift, model in entries:
-        hi = dec.take(int(counts[k]), model)
+        part = values[start : start + int(counts[k])]
+        part[:] = dec.take(part.size, model)
         if shift:
-            hi = (hi << shift) | dec.take(int(counts[k]), UniformModel(shift))
-        parts.append(hi + low)
-    values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            part <<= shift
+            part |= dec.take(part.size, UniformModel(shift))
+        part += low
+        start += part.size
     out = np.empty(rows * n, dtype=np.int64)
     out[order] = values
     return out.reshape(rows, n)
