@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from ratecraft.bench.output import write_json
 from ratecraft.data.io.raw import sidecar_doc, sidecar_path
 from ratecraft.data.sources import Facts
 from ratecraft.data.synthetic import simulate_recording
-from ratecraft.bench.output import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "scale.json"
@@ -165,25 +165,43 @@ def verdicts(long: dict[str, Any], short: dict[str, Any]) -> list[dict[str, Any]
         a, b = long[label], short[label]
         rss = max(a["encode_peak_rss_bytes"], a["decode_peak_rss_bytes"])
         out.append(
-            {"case": long["name"], "codec": label, "check": "peak RSS ≤ 1 GB",
-             "value": rss / 2**30, "met": rss <= RSS_TARGET}
+            {
+                "case": long["name"],
+                "codec": label,
+                "check": "peak RSS ≤ 1 GB",
+                "value": rss / 2**30,
+                "met": rss <= RSS_TARGET,
+            }
         )
         for key in ("encode_samples_per_s", "decode_samples_per_s"):
             rel = a[key] / b[key]
             out.append(
-                {"case": long["name"], "codec": label,
-                 "check": f"{key.split('_')[0]} throughput within 20% of the 1-minute file",
-                 "value": rel, "met": rel >= 1 - THROUGHPUT_TOLERANCE}
+                {
+                    "case": long["name"],
+                    "codec": label,
+                    "check": f"{key.split('_')[0]} throughput within 20% of the 1-minute file",
+                    "value": rel,
+                    "met": rel >= 1 - THROUGHPUT_TOLERANCE,
+                }
             )
         out.append(
-            {"case": long["name"], "codec": label, "check": "1-s range decode < 200 ms",
-             "value": a["range_1s_library_seconds"],
-             "met": a["range_1s_library_seconds"] < RANGE_TARGET_S}
+            {
+                "case": long["name"],
+                "codec": label,
+                "check": "1-s range decode < 200 ms",
+                "value": a["range_1s_library_seconds"],
+                "met": a["range_1s_library_seconds"] < RANGE_TARGET_S,
+            }
         )
         if "bit_exact" in a:
             out.append(
-                {"case": long["name"], "codec": label, "check": "bit-exact",
-                 "value": a["bit_exact"], "met": a["bit_exact"]}
+                {
+                    "case": long["name"],
+                    "codec": label,
+                    "check": "bit-exact",
+                    "value": a["bit_exact"],
+                    "met": a["bit_exact"],
+                }
             )
     return out
 
