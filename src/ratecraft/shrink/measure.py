@@ -58,7 +58,15 @@ def artifact_bytes(directory: str | Path) -> int:
 
 
 def parameter_count(model: nn.Module) -> int:
-    """Logical elements of all parameters (shared tensors once; quantized ones by shape)."""
+    """Logical elements of all parameters (shared tensors once; quantized ones by shape).
+
+    A model held by another runtime (:mod:`ratecraft.shrink.runtime`) reports the weights of
+    its file.
+    """
+    from ratecraft.shrink.runtime import is_runtime
+
+    if is_runtime(model):
+        return int(model.logical_parameters())
     seen: set[int] = set()
     total = 0
     for p in model.parameters():
@@ -87,11 +95,13 @@ def sparsity(model: nn.Module) -> float:
 
 
 def bits_per_weight(directory: str | Path, model: nn.Module) -> float:
-    """8 × bytes of ``model.safetensors`` / logical parameter count."""
+    """8 × bytes of the weights file (``model.safetensors`` or the runtime file) / parameters."""
     from ratecraft.shrink.artifact import WEIGHTS
+    from ratecraft.shrink.runtime import is_runtime
 
     n = parameter_count(model)
-    return 8.0 * (Path(directory) / WEIGHTS).stat().st_size / max(n, 1)
+    name = f"model{model.suffix}" if is_runtime(model) else WEIGHTS
+    return 8.0 * (Path(directory) / name).stat().st_size / max(n, 1)
 
 
 def measure_latency(

@@ -162,16 +162,20 @@ def run_recipe(
 ) -> nn.Module:
     """Apply every step of ``recipe`` in order and return the shrunk model.
 
-    With ``memory_budget`` (bytes) each step is checked by the pre-flight of
+    Each step is first checked against the model by the stacking rules of
+    :mod:`ratecraft.shrink.stacking` (one-line refusal). With ``memory_budget`` (bytes) each
+    step is checked by the pre-flight of
     :mod:`ratecraft.shrink.measure` before it runs, and refused with a clear message when its
     estimate does not fit. ``progress(i, n, step_name)`` is called before each step.
     """
     from ratecraft.shrink.measure import preflight
+    from ratecraft.shrink.stacking import check_stack
 
     steps = recipe.validated().steps
     for i, item in enumerate(steps):
         step = get_step(item.step)
         cfg = step.parse(item.config)
+        check_stack(model, step)
         if memory_budget is not None:
             preflight(model, step, cfg, calib, budget_bytes=memory_budget)
         if progress is not None:

@@ -158,6 +158,11 @@ class Step(ABC):
     needs_extra: ClassVar[tuple[tuple[str, str], ...]] = ()  # (importable module, extra name)
     needs_calibration: ClassVar[bool] = False
     needs_targets: ClassVar[bool] = False
+    # what the step does to the weights, for the stacking rules of ratecraft.shrink.stacking:
+    # "quantize" (puts weights on a grid), "prune"/"train" (changes float weights), "embedding"
+    # (quantizes the embedding only), "keep" (works on any model: round-fp16, lora)
+    role: ClassVar[str] = "keep"
+    terminal: ClassVar[bool] = False  # the result runs in another runtime; nothing may follow
 
     def parse(self, config: StepConfig | dict[str, Any] | None) -> StepConfig:
         """Validate ``config`` into this step's config model (one-line error on bad values)."""
@@ -217,7 +222,10 @@ _BUILTIN_MODULES = (
     "ratecraft.shrink.distill",
     "ratecraft.shrink.lora",
 )
-_OPTIONAL_MODULES = ("ratecraft.shrink.lm",)  # language-model steps, when that package exists
+_OPTIONAL_MODULES = (
+    "ratecraft.shrink.lm",
+    "ratecraft.shrink.onnxrt",
+)  # language-model steps, when that package exists
 
 
 def register_step(name: str) -> Callable[[type[Step]], type[Step]]:

@@ -158,6 +158,8 @@ def _scheme(cfg: AutoRoundConfig) -> dict[str, Any]:
 class AutoRoundStep(Step):
     """AutoRound weight quantization of a causal LM's Linear layers, stored as torchao codes."""
 
+    role: ClassVar[str] = "quantize"
+
     config_cls: ClassVar[type[StepConfig]] = AutoRoundConfig
     needs_extra: ClassVar[tuple[tuple[str, str], ...]] = (
         ("auto_round", _LLM),
@@ -280,6 +282,8 @@ class EmbeddingQuantConfig(StepConfig):
 class EmbeddingQuantStep(Step):
     """Per-group weight-only quantization of ``nn.Embedding`` (tied heads share the result)."""
 
+    role: ClassVar[str] = "embedding"
+
     config_cls: ClassVar[type[StepConfig]] = EmbeddingQuantConfig
     needs_extra: ClassVar[tuple[tuple[str, str], ...]] = (("torchao", "shrink"),)
 
@@ -326,6 +330,8 @@ class BnbConfig(StepConfig):
 @register_step("bnb")
 class BnbStep(Step):
     """bitsandbytes ``Linear8bitLt`` / ``Linear4bit`` (nf4) layers, where bitsandbytes runs."""
+
+    role: ClassVar[str] = "quantize"
 
     config_cls: ClassVar[type[StepConfig]] = BnbConfig
 
