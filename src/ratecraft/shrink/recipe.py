@@ -17,6 +17,7 @@ The hash keys the autopilot's result cache and is stored in every saved artifact
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -172,6 +173,11 @@ def run_recipe(
     from ratecraft.shrink.stacking import check_stack
 
     steps = recipe.validated().steps
+    for item, later in itertools.pairwise(steps):
+        if get_step(item.step).terminal:  # refuse before any work is done
+            raise BadInputError(
+                f"step {later.step} cannot follow {item.step}: a deployment step must be last"
+            )
     for i, item in enumerate(steps):
         step = get_step(item.step)
         cfg = step.parse(item.config)

@@ -45,7 +45,7 @@ def check_stack(model: nn.Module, step: Step) -> None:
     if is_runtime(model):
         raise BadInputError(
             f"step {step.name} cannot follow a deployment step: the model is a "
-            f"{model.kind} file now; put {step.name} before it"
+            f"{model.kind.upper()} file now; put {step.name} before it"
         )
     if step.role == "keep" or step.terminal:
         return

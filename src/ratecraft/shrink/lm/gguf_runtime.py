@@ -17,8 +17,10 @@ for prompt batches). Needs ``llama-cpp-python`` (the ``gguf`` extra).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,15 @@ from ratecraft.shrink.runtime import RuntimeModule, register_runtime
 __all__ = ["LlamaCppCache", "LlamaCppLM", "LlamaCppOutput", "gguf_parameters"]
 
 log = logging.getLogger(__name__)
+
+_OPEN: weakref.WeakSet[LlamaCppLM] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free llama.cpp models before the interpreter tears down the modules they need."""
+    for model in list(_OPEN):
+        model.close()
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,7 @@ class LlamaCppLM(RuntimeModule):
             )
         except (ValueError, RuntimeError) as exc:
             raise BadInputError(f"{p}: llama.cpp cannot load it ({exc})") from None
+        _OPEN.add(self)
         self.n_vocab = int(self.llm.n_vocab())
         self.n_ctx = int(self.llm.n_ctx())
 
