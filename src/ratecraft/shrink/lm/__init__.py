@@ -6,7 +6,8 @@
 ``bnb`` steps in the shrink registry, :mod:`ratecraft.shrink.lm.gguf_step` the ``gguf`` step
 (GGUF written by :mod:`~ratecraft.shrink.lm.gguf_file`, quantized by llama.cpp through
 :mod:`~ratecraft.shrink.lm.llamacpp`, run by :mod:`~ratecraft.shrink.lm.gguf_runtime`).
-Importing this package needs only torch and pydantic; each step checks its own optional libraries (``pip install "ratecraft[llm]"``) when it runs.
+Importing this package needs only torch and pydantic; each step checks its own optional
+libraries (``pip install "ratecraft[llm]"`` or ``"ratecraft[gguf]"``) when it runs.
 """
 
 from ratecraft.shrink.lm import calibrated, gguf_step  # noqa: F401  (registers the steps)
