@@ -156,14 +156,17 @@ def shrink_cmd(
         int, typer.Option(help="Language model: held-out tokens for perplexity.")
     ] = 512,
     threads: Annotated[int, typer.Option(help="Language model: threads for tokens/s.")] = 2,
+    new_tokens: Annotated[
+        int, typer.Option(help="Language model: greedy tokens timed for tokens/s.")
+    ] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Quantize / prune / distill / export MODEL as RECIPE says and save the result."""
     from ratecraft.shrink import Recipe, is_artifact
     from ratecraft.shrink.lm.pipeline import is_lm_source
 
-    if batch_size < 1 or threads < 1:
-        raise BadInputError("--batch-size and --threads must be ≥ 1")
+    if batch_size < 1 or threads < 1 or new_tokens < 1:
+        raise BadInputError("--batch-size, --threads and --new-tokens must be ≥ 1")
     source = Path(model)
     if output.exists() and source.exists() and output.resolve() == source.resolve():
         raise BadInputError(f"{output}: output would overwrite the input")
@@ -186,7 +189,7 @@ def shrink_cmd(
                 )
             doc = shrink_lm(
                 model, plan, output, eval_tokens=eval_tokens, threads=threads,
-                memory_budget=budget, progress=progress,
+                new_tokens=new_tokens, memory_budget=budget, progress=progress,
             )  # fmt: skip
         else:
             raise BadInputError(

@@ -17,8 +17,11 @@ Needs ``llama-cpp-python`` (the ``gguf`` extra).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
+import os
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -123,7 +126,8 @@ def quantize_gguf(
         keep.append(arr)
     tmp = Path(tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)[1])
     try:
-        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
+        with _stderr_to_log():
+            rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
         if rc != 0:
             raise BadInputError(f"llama.cpp could not quantize {src.name} to {kind} (code {rc})")
         tmp.replace(out)
@@ -132,6 +136,23 @@ def quantize_gguf(
     del keep
     log.info("llama.cpp quantized %s -> %s (%s)", src.name, out.name, kind)
     return out
+
+
+@contextlib.contextmanager
+def _stderr_to_log() -> Any:
+    """llama.cpp prints a line per tensor on file descriptor 2: keep it in the debug log."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            tail = sink.read().decode(errors="replace").strip().splitlines()[-2:]
+            log.debug("llama.cpp quantizer: %s", " | ".join(tail))
 
 
 def importance_matrix(
