@@ -74,7 +74,7 @@ class Strategy:
 
 def strategies(ar_iters: int, cores: int) -> list[Strategy]:
     """The strategies measured, cheapest first."""
-    ar = {"iters": ar_iters, "nsamples": 16, "seqlen": 256, "batch_size": 4, "zero_point": "float"}
+    ar = {"iters": ar_iters, "nsamples": 16, "seqlen": 256, "batch_size": 4, "zero_point": "int"}
 
     def gguf(kind: str, **kw: Any) -> tuple[str, dict[str, Any]]:
         return ("gguf", {"type": kind, "threads": cores, **kw})
