@@ -15,7 +15,7 @@ from ratecraft.shrink.onnxrt import OrtModule
 
 
 @pytest.mark.parametrize("quantize", ["none", "dynamic", "static"])
-def test_onnxrt_variants_compute_what_the_model_does(cnn_calib, quantize):
+def test_onnxrt_variants_compute_what_the_model_does(cnn_calib, quantize, tmp_path):
     model = make(CNN)
     shrunk = run_recipe(make(CNN), Recipe.of(("onnxrt", {"quantize": quantize})), cnn_calib)
     assert isinstance(shrunk, OrtModule)
@@ -23,6 +23,8 @@ def test_onnxrt_variants_compute_what_the_model_does(cnn_calib, quantize):
     assert out.shape == ref.shape
     assert sqnr_db(ref, out) > (60 if quantize == "none" else 20)
     assert shrunk(torch.randn(5, 1, 8, 8)).shape == (5, 10)  # the batch stays dynamic
+    art = roundtrip(shrunk, CNN, tmp_path / "a")  # one self-contained file, fp32 included
+    assert torch.equal(outputs(cnn_calib, art.model), out)
 
 
 def test_int8_artifact_reloads_and_its_weights_come_back_as_floats(cnn_calib, tmp_path):

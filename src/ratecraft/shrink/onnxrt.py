@@ -20,11 +20,8 @@ folder can take the int8 weights of its shrunk encoder. Needs the ``export`` ext
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -182,28 +179,6 @@ class OnnxRtConfig(StepConfig):
     threads: int = Field(default=1, ge=1, le=256)
 
 
-def onnx_export(module: nn.Module, example: Tensor, path: Path, opset: int = 18) -> bool:
-    """Write ``module`` to ``path`` with the dynamo exporter; True when the batch is dynamic."""
-    for mod in ("onnx", "onnxscript"):
-        try:
-            __import__(mod)
-        except ImportError:
-            raise MissingExtraError(mod, "export") from None
-    common = {"input_names": ["x"], "output_names": ["y"], "opset_version": opset, "dynamo": True}
-    # the exporter prints its progress on stdout and warns about torch internals: keep the
-    # CLI's output to its own lines
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            batch = torch.export.Dim("batch", min=1, max=1 << 20)
-            torch.onnx.export(module, (example,), str(path), dynamic_shapes=({0: batch},), **common)
-            return True
-        except Exception as exc:  # the batch may not be symbolic for every model: fix it
-            log.info("dynamic-batch ONNX export failed (%s); exporting a fixed shape", exc)
-            torch.onnx.export(module, (example,), str(path), **common)
-            return False
-
-
 class _Reader:
     """``CalibrationDataReader`` over the calibration batches (float32 numpy)."""
 
@@ -247,6 +222,8 @@ class OnnxRtStep(Step):
         folder = Path(work.name)
         fp32 = folder / "fp32.onnx"
         model.eval()
+        from ratecraft.export import onnx_export
+
         onnx_export(model, example.float(), fp32)
         out = fp32
         if cfg.quantize == "dynamic":

@@ -7,8 +7,8 @@
   calibration set — a hub download — is never touched. ``zero_point="float"`` uses AutoRound's
   ``int_asym_float_zp`` data type (a real-valued zero point that only bounds the clamping range:
   AutoRound rounds before adding it, so the grid stays the integer multiples of the scale),
-  ``"int"`` the usual integer zero point (exactly GGUF's Q4_1 form), ``"none"`` symmetric codes. ``iters=0`` is
-  AutoRound's round-to-nearest mode.
+  ``"int"`` the usual integer zero point (exactly GGUF's Q4_1 form), ``"none"`` symmetric
+  codes. ``iters=0`` is AutoRound's round-to-nearest mode.
 
   The tuned codes are not left as quantize-dequantized floats: every quantized ``Linear`` gets a
   torchao ``IntxUnpackedToInt8Tensor`` weight holding the integer codes, scales and zero points
