@@ -103,9 +103,13 @@ class Model:
     compile_strategies: tuple[str, ...] = ()
 
 
+def ort_step(args: argparse.Namespace, quantize: str) -> tuple[str, dict[str, Any]]:
+    """An ``onnxrt`` step on the benchmark's thread count (ONNX Runtime fixes it per session)."""
+    return ("onnxrt", {"quantize": quantize, "threads": args.threads or args.cores})
+
+
 def ort(args: argparse.Namespace, quantize: str) -> Recipe:
-    """An ``onnxrt`` recipe on the benchmark's thread count (ONNX Runtime fixes it per session)."""
-    return Recipe.of(("onnxrt", {"quantize": quantize, "threads": args.threads or args.cores}))
+    return Recipe.of(ort_step(args, quantize))
 
 
 ORT_LABELS = ("onnxrt fp32", "onnxrt int8 dynamic", "onnxrt int8 static")
@@ -302,7 +306,7 @@ def recording_codec_model(name: str, args: argparse.Namespace, workdir: Path) ->
         ("magnitude 50%", Recipe.of(("prune-magnitude", {"conv": True}))),
         *ort_strategies(args),
         ("magnitude 50% + onnxrt int8 static",
-         Recipe.of(("prune-magnitude", {"conv": True}), *ort(args, "static").steps)),
+         Recipe.of(("prune-magnitude", {"conv": True}), ort_step(args, "static"))),
     ]  # fmt: skip
     return Model(
         name=f"{name} encoder",
@@ -547,7 +551,9 @@ def targets(rows: list[dict[str, Any]], speed: list[dict[str, Any]]) -> list[dic
 IMPLANT_CHANNELS, IMPLANT_MS, IMPLANT_RATE = 1024, 20.0, 30000.0
 
 
-def implant_encoder(args: argparse.Namespace) -> list[dict[str, Any]]:
+def implant_encoder(
+    args: argparse.Namespace, work: Path, m: Model | None = None
+) -> list[dict[str, Any]]:
     """conv-ae's encoder for a 1024-channel probe: bytes, MACs per sample and the latency of one
     20 ms window of all channels, for fp32, int8 (ONNX Runtime static) and pruned variants.
 
@@ -558,56 +564,55 @@ def implant_encoder(args: argparse.Namespace) -> list[dict[str, Any]]:
     recording with the variant as the codec's encoder (decoder fp32).
     """
     threads = args.threads or args.cores
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+    if m is None:  # conv-ae was not part of this run's recording codecs: train it here
         m = recording_codec_model("conv-ae", args, work)
-        codec_channels = int(m.batch.shape[1])
-        window = int(m.batch.shape[2])
-        per_channel = -(-int(IMPLANT_RATE * IMPLANT_MS / 1000) // window)
-        x = torch.randn(per_channel * IMPLANT_CHANNELS // codec_channels, codec_channels, window,
-                        generator=torch.Generator().manual_seed(0))  # fmt: skip
-        prune = ("prune-magnitude", {"conv": True})
-        variants = [
-            ("fp32 (PyTorch eager)", Recipe.of()),
-            ("int8 (ONNX Runtime static)", ort(args, "static")),
-            ("pruned 50% (PyTorch eager)", Recipe.of(prune)),
-            ("pruned 50% + int8 (ONNX Runtime)", Recipe.of(prune, *ort(args, "static").steps)),
-        ]
-        models: dict[str, nn.Module] = {}
-        rows = []
-        for label, recipe in variants:
-            torch.manual_seed(0)
-            shrunk = run_recipe(copy.deepcopy(m.model), recipe, m.calib)
-            folder = work / f"implant-{len(rows)}"
-            save_artifact(shrunk, folder, spec=m.spec, recipe=recipe)
-            art = load_artifact(folder).model
-            # MACs of the PyTorch form (an ONNX Runtime file computes the same layers in int8)
-            torch_form = shrunk if not is_runtime(shrunk) else run_recipe(
-                copy.deepcopy(m.model), Recipe(steps=recipe.steps[:-1]), m.calib
-            )  # fmt: skip
-            macs = count_macs(torch_form, m.batch[:1])
-            samples = codec_channels * window
-            models[label] = art
-            rows.append({
-                "variant": label, "bytes": artifact_bytes(folder),
-                "parameters": parameter_count(art),
-                "macs_per_sample": macs["macs"] / samples,
-                "nonzero_macs_per_sample": macs["nonzero_macs"] / samples,
-                "sndr_db": m.quality(art), "threads": threads,
-                "windows_per_channel": per_channel, "channels": IMPLANT_CHANNELS,
-                "window_samples": window,
-            })  # fmt: skip
-        timing = interleaved_speed(models, x, threads, rounds=30 if args.quick else 100,
-                                   compile_models=False)  # fmt: skip
-        for row in rows:
-            rec = next(r for r in timing if r["variant"].rsplit(" / ", 1)[0] == row["variant"])
-            row.update(latency_p50_ms=rec["p50_ms"], latency_p95_ms=rec["p95_ms"])
-        base = rows[0]
-        for row in rows:
-            row["sndr_delta_db"] = row["sndr_db"] - base["sndr_db"]
-            row["speedup_vs_fp32"] = base["latency_p50_ms"] / row["latency_p50_ms"]
-            row["window_ms"] = IMPLANT_MS
-            row["real_time_factor"] = IMPLANT_MS / row["latency_p50_ms"]
+    codec_channels = int(m.batch.shape[1])
+    window = int(m.batch.shape[2])
+    per_channel = -(-int(IMPLANT_RATE * IMPLANT_MS / 1000) // window)
+    x = torch.randn(per_channel * IMPLANT_CHANNELS // codec_channels, codec_channels, window,
+                    generator=torch.Generator().manual_seed(0))  # fmt: skip
+    prune = ("prune-magnitude", {"conv": True})
+    variants = [
+        ("fp32 (PyTorch eager)", Recipe.of()),
+        ("int8 (ONNX Runtime static)", ort(args, "static")),
+        ("pruned 50% (PyTorch eager)", Recipe.of(prune)),
+        ("pruned 50% + int8 (ONNX Runtime)", Recipe.of(prune, ort_step(args, "static"))),
+    ]
+    models: dict[str, nn.Module] = {}
+    rows = []
+    for label, recipe in variants:
+        torch.manual_seed(0)
+        shrunk = run_recipe(copy.deepcopy(m.model), recipe, m.calib)
+        folder = work / f"implant-{len(rows)}"
+        save_artifact(shrunk, folder, spec=m.spec, recipe=recipe)
+        art = load_artifact(folder).model
+        # MACs of the PyTorch form (an ONNX Runtime file computes the same layers in int8)
+        torch_form = shrunk if not is_runtime(shrunk) else run_recipe(
+            copy.deepcopy(m.model), Recipe(steps=recipe.steps[:-1]), m.calib
+        )  # fmt: skip
+        macs = count_macs(torch_form, m.batch[:1])
+        samples = codec_channels * window
+        models[label] = art
+        rows.append({
+            "variant": label, "bytes": artifact_bytes(folder),
+            "parameters": parameter_count(art),
+            "macs_per_sample": macs["macs"] / samples,
+            "nonzero_macs_per_sample": macs["nonzero_macs"] / samples,
+            "sndr_db": m.quality(art), "threads": threads,
+            "windows_per_channel": per_channel, "channels": IMPLANT_CHANNELS,
+            "window_samples": window,
+        })  # fmt: skip
+    timing = interleaved_speed(models, x, threads, rounds=30 if args.quick else 100,
+                               compile_models=False)  # fmt: skip
+    for row in rows:
+        rec = next(r for r in timing if r["variant"].rsplit(" / ", 1)[0] == row["variant"])
+        row.update(latency_p50_ms=rec["p50_ms"], latency_p95_ms=rec["p95_ms"])
+    base = rows[0]
+    for row in rows:
+        row["sndr_delta_db"] = row["sndr_db"] - base["sndr_db"]
+        row["speedup_vs_fp32"] = base["latency_p50_ms"] / row["latency_p50_ms"]
+        row["window_ms"] = IMPLANT_MS
+        row["real_time_factor"] = IMPLANT_MS / row["latency_p50_ms"]
     return rows
 
 
@@ -689,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     speed: list[dict[str, Any]] = []
+    conv_ae: Model | None = None
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -715,6 +721,9 @@ def main(argv: list[str] | None = None) -> int:
             if keep:
                 for rec in interleaved_speed(keep, m.batch, threads, rounds=repeats * 2):
                     speed.append({"model": m.name, **rec})
+            if m.name == "conv-ae encoder":
+                conv_ae = m
+        implant = [] if "implant" in skip else implant_encoder(args, work, conv_ae)
     if args.lm:
         if LM_HOOK.is_file():
             spec = importlib.util.spec_from_file_location("_shrink_lm", LM_HOOK)
@@ -730,7 +739,6 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"--lm: {LM_HOOK.name} does not exist yet; no language-model rows")
     add_deltas(rows)
     checks = targets(rows, speed) + ort_targets(rows, speed)
-    implant = [] if "implant" in skip else implant_encoder(args)
     for model in dict.fromkeys(r["model"] for r in rows):
         print(markdown(rows, model) + "\n")
     print(speed_markdown(speed) + "\n")
