@@ -729,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = importlib.util.spec_from_file_location("_shrink_lm", LM_HOOK)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
+            sys.modules["_shrink_lm"] = module  # dataclasses look their module up there
             spec.loader.exec_module(module)
             for row in module.run(args):  # the LM rows keep their own baseline (bf16)
                 row.setdefault("model", "smollm2")
