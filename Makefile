@@ -1,5 +1,13 @@
 # `make demo` and `make test` create .venv when missing, install torch==2.13.0 (CPU build) first,
 # then everything else under constraints.txt so no dependency can swap that torch out.
+# llama-cpp-python (the gguf extra, part of dev) compiles from source; LLAMA_CMAKE_ARGS keeps the
+# build to what ratecraft uses (no llava/mtmd) and leaves out ggml's AMX kernels, which crash on
+# this machine's CPUs (segfault in the first quantized matmul): ~4 minutes on 2 cores. The
+# AVX-512 kernels are built only where the CPU has them.
+LLAMA_AVX512 := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo -DGGML_AVX512=ON \
+	-DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON)
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
+	-DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_F16C=ON $(LLAMA_AVX512)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +19,8 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+		$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

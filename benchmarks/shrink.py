@@ -33,6 +33,7 @@ import copy  # noqa: E402
 import datetime as dt  # noqa: E402
 import importlib.util  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import platform  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -61,15 +62,18 @@ from ratecraft.shrink import (  # noqa: E402  # noqa: E402
 from ratecraft.shrink.measure import (  # noqa: E402
     artifact_bytes,
     bits_per_weight,
+    count_macs,
     measure_latency,
     parameter_count,
     peak_memory,
     sparsity,
 )
 from ratecraft.shrink.models import codec_encoder_of  # noqa: E402
+from ratecraft.shrink.runtime import is_runtime  # noqa: E402
 from ratecraft.shrink.steps import frozen_copy  # noqa: E402
 
 log = logging.getLogger("benchmarks.shrink")
+LOAD = os.getloadavg()
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -79,6 +83,8 @@ CNN_SPEC = {"builder": "cnn", "in_channels": 1, "image_size": 8, "channels": [32
 # targets of issue 5
 DIGITS_MAX_DROP = 0.01  # 50% structured pruning + distillation within 1 point of fp32
 CODEC_MIN_RATIO, CODEC_MAX_SNR_LOSS = 3.5, 0.3  # int8 codec encoder
+# issue 13: an int8 variant >= 1.2x faster than fp32 PyTorch eager at equal quality
+ORT_MIN_SPEEDUP, ORT_MAX_ACC_DROP, ORT_MAX_DB_LOSS = 1.2, 0.005, 0.5
 
 
 @dataclass
@@ -94,6 +100,25 @@ class Model:
     quality_name: str
     strategies: list[tuple[str, Recipe]]
     compile_strategies: tuple[str, ...] = ()
+
+
+def ort_step(args: argparse.Namespace, quantize: str) -> tuple[str, dict[str, Any]]:
+    """An ``onnxrt`` step on the benchmark's thread count (ONNX Runtime fixes it per session)."""
+    return ("onnxrt", {"quantize": quantize, "threads": args.threads or args.cores})
+
+
+def ort(args: argparse.Namespace, quantize: str) -> Recipe:
+    return Recipe.of(ort_step(args, quantize))
+
+
+ORT_LABELS = ("onnxrt fp32", "onnxrt int8 dynamic", "onnxrt int8 static")
+
+
+def ort_strategies(args: argparse.Namespace) -> list[tuple[str, Recipe]]:
+    return [
+        (label, ort(args, q))
+        for label, q in zip(ORT_LABELS, ("none", "dynamic", "static"), strict=True)
+    ]
 
 
 # ---- (a) digits CNN ---------------------------------------------------------------------------
@@ -157,6 +182,7 @@ def digits_model(args: argparse.Namespace) -> Model:
          Recipe.of(("distill", {**kd, "width": 0.5, "stages": 2}))),
         ("structured 50% + distill + int8-dyn + fp16",
          Recipe.of(pruned, ("distill", kd), "int8-dynamic", "round-fp16")),
+        *ort_strategies(args),
     ]  # fmt: skip
     return Model(
         name="digits-cnn",
@@ -167,7 +193,13 @@ def digits_model(args: argparse.Namespace) -> Model:
         quality=lambda m: test.evaluate(m)["accuracy"],
         quality_name="accuracy",
         strategies=strategies,
-        compile_strategies=("fp32", "int8-weight", "int8-dynamic", "quanto w8 (conv+linear)"),
+        compile_strategies=(
+            "fp32",
+            "int8-weight",
+            "int8-dynamic",
+            "quanto w8 (conv+linear)",
+            *ORT_LABELS,
+        ),
     )
 
 
@@ -195,10 +227,15 @@ def table_codec_model(name: str, args: argparse.Namespace, workdir: Path) -> Mod
     original = copy.deepcopy(codec.model.encoders)
 
     def quality(enc: nn.Module) -> float:
-        codec.model.encoders = enc.encoders
+        if is_runtime(enc):  # the whole encoder runs in ONNX Runtime: split its latents
+            widths = codec.model.widths
+            codec.model.encode = lambda x: list(torch.split(enc(x), widths, dim=1))
+        else:
+            codec.model.encoders = enc.encoders
         try:
             return _table_snr_db(test.values, codec.reconstruct(test).values)
         finally:
+            codec.model.__dict__.pop("encode", None)
             codec.model.encoders = original
 
     kd = {"kind": "features", "alpha": 1.0, "epochs": 4 if args.quick else 15, "lr": 1e-3}
@@ -214,6 +251,7 @@ def table_codec_model(name: str, args: argparse.Namespace, workdir: Path) -> Mod
          Recipe.of(("prune-structured", {"ratio": 0.25}), ("distill", kd), "int8-weight",
                    "round-fp16")),
         ("int4-weight g32", Recipe.of("int4-weight")),
+        *ort_strategies(args),
     ]  # fmt: skip
     return Model(
         name=f"{name} encoder",
@@ -224,6 +262,7 @@ def table_codec_model(name: str, args: argparse.Namespace, workdir: Path) -> Mod
         quality=quality,
         quality_name="snr_db",
         strategies=strategies,
+        compile_strategies=("fp32", "int8-weight", "int8-dynamic", *ORT_LABELS),
     )
 
 
@@ -247,11 +286,14 @@ def recording_codec_model(name: str, args: argparse.Namespace, workdir: Path) ->
 
     def quality(enc: nn.Module) -> float:
         codec._memo = None  # cached analyses belong to the original encoder
-        for key, module in enc._modules.items():
+        if is_runtime(enc):
+            object.__setattr__(codec.model, "analysis", enc)  # analysis runs in ONNX Runtime
+        for key, module in ({} if is_runtime(enc) else enc._modules).items():
             setattr(codec.model, key, module)
         try:
             return sndr_db(test.samples, codec.reconstruct(test).samples)
         finally:
+            codec.model.__dict__.pop("analysis", None)
             for key, module in originals.items():
                 setattr(codec.model, key, module)
 
@@ -260,7 +302,11 @@ def recording_codec_model(name: str, args: argparse.Namespace, workdir: Path) ->
         ("fp16 (round-fp16 all)", Recipe.of(("round-fp16", {"scope": "all"}))),
         ("magnitude 50% + fp16", Recipe.of(("prune-magnitude", {"conv": True}), "round-fp16")),
         ("quanto w8", Recipe.of("quanto")),
-    ]
+        ("magnitude 50%", Recipe.of(("prune-magnitude", {"conv": True}))),
+        *ort_strategies(args),
+        ("magnitude 50% + onnxrt int8 static",
+         Recipe.of(("prune-magnitude", {"conv": True}), ort_step(args, "static"))),
+    ]  # fmt: skip
     return Model(
         name=f"{name} encoder",
         spec={"builder": "codec-encoder", "source": str(source)},
@@ -270,6 +316,7 @@ def recording_codec_model(name: str, args: argparse.Namespace, workdir: Path) ->
         quality=quality,
         quality_name="sndr_db",
         strategies=strategies,
+        compile_strategies=("fp32", *ORT_LABELS),
     )
 
 
@@ -285,7 +332,11 @@ RECORDING_CODECS: dict[str, Callable[[str, argparse.Namespace, Path], Model]] = 
 
 
 def interleaved_speed(
-    models: dict[str, nn.Module], batch: torch.Tensor, threads: int, rounds: int
+    models: dict[str, nn.Module],
+    batch: torch.Tensor,
+    threads: int,
+    rounds: int,
+    compile_models: bool = True,
 ) -> list[dict[str, Any]]:
     """p50/p95/min ms per batch of each model, eager and under ``torch.compile``, timed in
     interleaved rounds (one call of each variant per round) so that load from other processes
@@ -294,7 +345,12 @@ def interleaved_speed(
     errors: dict[str, str] = {}
     torch.set_num_threads(threads)
     for label, model in models.items():
+        if is_runtime(model):  # ONNX Runtime: its own kernels, nothing to compile
+            variants[f"{label} / ort"] = model
+            continue
         variants[f"{label} / eager"] = model
+        if not compile_models:
+            continue
         try:
             compiled = torch.compile(model)
             with torch.inference_mode():
@@ -489,6 +545,132 @@ def targets(rows: list[dict[str, Any]], speed: list[dict[str, Any]]) -> list[dic
     return out
 
 
+# ---- implant-sized encoder ----------------------------------------------------------------------
+
+IMPLANT_CHANNELS, IMPLANT_MS, IMPLANT_RATE = 1024, 20.0, 30000.0
+
+
+def implant_encoder(
+    args: argparse.Namespace, work: Path, m: Model | None = None
+) -> list[dict[str, Any]]:
+    """conv-ae's encoder for a 1024-channel probe: bytes, MACs per sample and the latency of one
+    20 ms window of all channels, for fp32, int8 (ONNX Runtime static) and pruned variants.
+
+    conv-ae shares one network over electrodes, so 1024 channels × 20 ms at 30 kHz is
+    ``ceil(600 / window)`` windows per channel, run as one batch of that many windows ×
+    1024 channels (reshaped to the trained channel count: the same per-channel work). Variants
+    are timed in interleaved rounds on ``--threads``; SNDR is the reconstruction of a held-out
+    recording with the variant as the codec's encoder (decoder fp32).
+    """
+    threads = args.threads or args.cores
+    if m is None:  # conv-ae was not part of this run's recording codecs: train it here
+        m = recording_codec_model("conv-ae", args, work)
+    codec_channels = int(m.batch.shape[1])
+    window = int(m.batch.shape[2])
+    per_channel = -(-int(IMPLANT_RATE * IMPLANT_MS / 1000) // window)
+    x = torch.randn(per_channel * IMPLANT_CHANNELS // codec_channels, codec_channels, window,
+                    generator=torch.Generator().manual_seed(0))  # fmt: skip
+    prune = ("prune-magnitude", {"conv": True})
+    variants = [
+        ("fp32 (PyTorch eager)", Recipe.of()),
+        ("int8 (ONNX Runtime static)", ort(args, "static")),
+        ("pruned 50% (PyTorch eager)", Recipe.of(prune)),
+        ("pruned 50% + int8 (ONNX Runtime)", Recipe.of(prune, ort_step(args, "static"))),
+    ]
+    models: dict[str, nn.Module] = {}
+    rows = []
+    for label, recipe in variants:
+        torch.manual_seed(0)
+        shrunk = run_recipe(copy.deepcopy(m.model), recipe, m.calib)
+        folder = work / f"implant-{len(rows)}"
+        save_artifact(shrunk, folder, spec=m.spec, recipe=recipe)
+        art = load_artifact(folder).model
+        # MACs of the PyTorch form (an ONNX Runtime file computes the same layers in int8)
+        torch_form = shrunk if not is_runtime(shrunk) else run_recipe(
+            copy.deepcopy(m.model), Recipe(steps=recipe.steps[:-1]), m.calib
+        )  # fmt: skip
+        macs = count_macs(torch_form, m.batch[:1])
+        samples = codec_channels * window
+        models[label] = art
+        rows.append({
+            "variant": label, "bytes": artifact_bytes(folder),
+            "parameters": parameter_count(art),
+            "macs_per_sample": macs["macs"] / samples,
+            "nonzero_macs_per_sample": macs["nonzero_macs"] / samples,
+            "sndr_db": m.quality(art), "threads": threads,
+            "windows_per_channel": per_channel, "channels": IMPLANT_CHANNELS,
+            "window_samples": window,
+        })  # fmt: skip
+    timing = interleaved_speed(models, x, threads, rounds=30 if args.quick else 100,
+                               compile_models=False)  # fmt: skip
+    for row in rows:
+        rec = next(r for r in timing if r["variant"].rsplit(" / ", 1)[0] == row["variant"])
+        row.update(latency_p50_ms=rec["p50_ms"], latency_p95_ms=rec["p95_ms"])
+    base = rows[0]
+    for row in rows:
+        row["sndr_delta_db"] = row["sndr_db"] - base["sndr_db"]
+        row["speedup_vs_fp32"] = base["latency_p50_ms"] / row["latency_p50_ms"]
+        row["window_ms"] = IMPLANT_MS
+        row["real_time_factor"] = IMPLANT_MS / row["latency_p50_ms"]
+    return rows
+
+
+def implant_markdown(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    r0 = rows[0]
+    lines = [f"### implant-sized encoder: conv-ae, {r0['channels']} channels x {r0['window_ms']:g} "
+             f"ms ({r0['windows_per_channel']} windows of {r0['window_samples']} samples per "
+             f"channel), {r0['threads']} threads", "",
+             "| variant | bytes | MACs/sample | non-zero MACs/sample | p50 ms per 20 ms | "
+             "p95 ms | x fp32 | SNDR dB | Δ dB |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"| {r['variant']} | {r['bytes']:,} | {r['macs_per_sample']:.0f} | "
+            f"{r['nonzero_macs_per_sample']:.0f} | {r['latency_p50_ms']:.2f} | "
+            f"{r['latency_p95_ms']:.2f} | {r['speedup_vs_fp32']:.2f} | {r['sndr_db']:.2f} | "
+            f"{r['sndr_delta_db']:+.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def ort_targets(rows: list[dict[str, Any]], speed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 13: per model, the fastest int8 variant at equal quality against fp32 eager."""
+    out = []
+    for model in dict.fromkeys(r["model"] for r in speed):
+        timed = {r["variant"]: r for r in speed if r["model"] == model and "p50_ms" in r}
+        base = timed.get("fp32 / eager")
+        quality = {r["strategy"]: r for r in rows if r["model"] == model and r["status"] == "ok"}
+        if base is None:
+            continue
+        bound = ORT_MAX_ACC_DROP if model == "digits-cnn" else ORT_MAX_DB_LOSS
+        cands = []
+        for key, rec in timed.items():
+            label = key.rsplit(" / ", 1)[0]
+            row = quality.get(label)
+            if "int8" not in label or row is None or row.get("quality_delta") is None:
+                continue
+            if row["quality_delta"] >= -bound:
+                cands.append((base["p50_ms"] / rec["p50_ms"], key, row["quality_delta"]))
+        unit = "points" if model == "digits-cnn" else "dB"
+        scale = 100.0 if model == "digits-cnn" else 1.0
+        if not cands:
+            out.append({"target": f"{model}: int8 >= {ORT_MIN_SPEEDUP}x fp32 eager at equal "
+                        "quality", "passed": False, "strategy": "–",
+                        "measured": "no int8 variant kept quality"})  # fmt: skip
+            continue
+        speedup, key, delta = max(cands)
+        out.append({
+            "target": f"{model}: an int8 variant >= {ORT_MIN_SPEEDUP}x faster than fp32 PyTorch "
+                      f"eager, quality within {bound * scale:g} {unit} (interleaved timing)",
+            "passed": speedup >= ORT_MIN_SPEEDUP, "strategy": key,
+            "measured": f"{speedup:.2f}x (p50 {timed[key]['p50_ms']:.3f} vs "
+                        f"{base['p50_ms']:.3f} ms), quality {delta * scale:+.3f} {unit}",
+        })  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs and timing runs")
@@ -498,7 +680,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recording", default="", help="recording codecs to include too, e.g. conv-ae"
     )
-    parser.add_argument("--skip", default="", help="comma-separated models to skip: digits,codec")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to skip: digits,codec,implant"
+    )
     parser.add_argument("--out", default=str(RESULTS / "shrink.json"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -509,6 +693,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     speed: list[dict[str, Any]] = []
+    conv_ae: Model | None = None
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -535,11 +720,15 @@ def main(argv: list[str] | None = None) -> int:
             if keep:
                 for rec in interleaved_speed(keep, m.batch, threads, rounds=repeats * 2):
                     speed.append({"model": m.name, **rec})
+            if m.name == "conv-ae encoder":
+                conv_ae = m
+        implant = [] if "implant" in skip else implant_encoder(args, work, conv_ae)
     if args.lm:
         if LM_HOOK.is_file():
             spec = importlib.util.spec_from_file_location("_shrink_lm", LM_HOOK)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
+            sys.modules["_shrink_lm"] = module  # dataclasses look their module up there
             spec.loader.exec_module(module)
             for row in module.run(args):  # the LM rows keep their own baseline (bf16)
                 row.setdefault("model", "smollm2")
@@ -549,10 +738,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             notes.append(f"--lm: {LM_HOOK.name} does not exist yet; no language-model rows")
     add_deltas(rows)
-    checks = targets(rows, speed)
+    checks = targets(rows, speed) + ort_targets(rows, speed)
     for model in dict.fromkeys(r["model"] for r in rows):
         print(markdown(rows, model) + "\n")
     print(speed_markdown(speed) + "\n")
+    print(implant_markdown(implant) + "\n")
     for c in checks:
         print(
             f"{'PASS' if c['passed'] else 'FAIL'}: {c['target']} — {c['strategy']}: {c['measured']}"
@@ -573,6 +763,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.perf_counter() - started,
         "rows": rows,
         "speed": speed,
+        "implant": implant,
+        "load_average_at_start": LOAD,
         "targets": checks,
         "notes": notes,
     }

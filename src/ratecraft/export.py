@@ -18,10 +18,13 @@ not counted against the export). A failed check removes the file and raises.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +37,7 @@ from ratecraft.atomic import atomic_write
 from ratecraft.codecs.base import Codec
 from ratecraft.errors import BadInputError, MissingExtraError, RatecraftError
 
-__all__ = ["ExportReport", "TableEncoder", "encoder_for", "export_encoder"]
+__all__ = ["ExportReport", "TableEncoder", "encoder_for", "export_encoder", "onnx_export"]
 
 log = logging.getLogger(__name__)
 
@@ -119,36 +122,39 @@ def _need(module: str) -> Any:
         raise MissingExtraError(module, "export") from None
 
 
-def _export_onnx(module: nn.Module, x: Tensor, path: Path) -> tuple[np.ndarray, bool, str]:
-    """Write ``path`` with the dynamo exporter (dynamic batch when it traces); run it in ORT."""
+def onnx_export(
+    module: nn.Module, example: Tensor, path: Path, *, output_name: str = "y", opset: int = _OPSET
+) -> bool:
+    """Write ``module`` to ``path`` with the dynamo exporter; True when the batch is dynamic.
+
+    The exporter prints its progress on stdout and warns about torch internals; both are kept
+    out of the caller's output.
+    """
     _need("onnx")
     _need("onnxscript")
+    common = {
+        "input_names": ["x"],
+        "output_names": [output_name],
+        "opset_version": opset,
+        "dynamo": True,
+        "external_data": False,
+    }  # fmt: skip  (one self-contained file)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            batch = torch.export.Dim("batch", min=1, max=1 << 20)
+            torch.onnx.export(module, (example,), str(path), dynamic_shapes=({0: batch},), **common)
+            return True
+        except Exception as exc:  # the batch may not be symbolic for every model: fix it
+            log.info("dynamic-batch ONNX export failed (%s); exporting a fixed shape", exc)
+            torch.onnx.export(module, (example,), str(path), **common)
+            return False
+
+
+def _export_onnx(module: nn.Module, x: Tensor, path: Path) -> tuple[np.ndarray, bool, str]:
+    """Write ``path`` (dynamic batch where it traces) and run it in ONNX Runtime."""
     ort = _need("onnxruntime")
-    dynamic = True
-    try:
-        batch = torch.export.Dim("batch", min=1, max=1 << 20)
-        torch.onnx.export(
-            module,
-            (x,),
-            str(path),
-            input_names=["x"],
-            output_names=["latents"],
-            dynamic_shapes={"x": {0: batch}},
-            opset_version=_OPSET,
-            dynamo=True,
-        )
-    except Exception as exc:  # the batch may not be symbolic for every model: fix it
-        log.info("dynamic-batch ONNX export failed (%s); exporting a fixed shape", exc)
-        dynamic = False
-        torch.onnx.export(
-            module,
-            (x,),
-            str(path),
-            input_names=["x"],
-            output_names=["latents"],
-            opset_version=_OPSET,
-            dynamo=True,
-        )
+    dynamic = onnx_export(module, x, path, output_name="latents")
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     out = sess.run(None, {name: x.numpy()})[0]

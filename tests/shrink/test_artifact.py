@@ -121,3 +121,16 @@ def test_overwriting_an_artifact_replaces_it(tmp_path):
     art = roundtrip(build_model(spec), spec, tmp_path / "a")
     assert art.model[0].out_features == 8
     assert np.all([p.name != ".a" for p in tmp_path.iterdir()])
+
+
+def test_bitsandbytes_layers_are_refused_with_one_line(tmp_path):
+    pytest.importorskip("bitsandbytes", reason="bitsandbytes comes with the llm extra")
+    from ratecraft.shrink import get_step
+
+    try:
+        model = get_step("bnb")(make(MLP), {"skip": []})
+    except BadInputError as exc:  # its kernels may not run on this CPU
+        pytest.skip(f"bitsandbytes does not run here: {exc}")
+    with pytest.raises(BadInputError, match="bitsandbytes") as err:
+        save_artifact(model, tmp_path / "a", spec=MLP)
+    assert "\n" not in str(err.value) and not (tmp_path / "a").exists()

@@ -66,3 +66,18 @@ def test_lora_needs_something_to_learn_from(mlp_calib):
 def test_lora_over_quanto_is_refused(mlp_calib):
     with pytest.raises(BadInputError, match="quanto"):
         run_recipe(make(MLP), Recipe.of("quanto", "lora"), mlp_calib)
+
+
+def test_lora_merges_onto_the_quantized_models_own_grid(mlp_calib):
+    from ratecraft.shrink.lora import onto_grid
+
+    model = run_recipe(make(MLP), Recipe.of(("int4-weight", {"mapping": "asymmetric"})))
+    grid = model[0].weight
+    same = onto_grid(grid, grid.dequantize())
+    assert torch.equal(same.qdata, grid.qdata) and torch.equal(same.scale, grid.scale)
+    tuned = run_recipe(model, Recipe.of(("lora", {"steps": 5, "lr": 1e-2})), mlp_calib)
+    after = tuned[0].weight
+    assert type(after).__name__ == "IntxUnpackedToInt8Tensor"
+    assert torch.equal(after.scale, grid.scale) and torch.equal(after.zero_point, grid.zero_point)
+    int8 = run_recipe(make(MLP), Recipe.of("int8-weight"))[0].weight
+    assert torch.equal(onto_grid(int8, int8.dequantize()).qdata, int8.qdata)

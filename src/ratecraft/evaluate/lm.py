@@ -51,6 +51,7 @@ __all__ = [
     "humaneval_pass_at_k",
     "load_task",
     "perplexity",
+    "prompt_speed",
     "run_task",
     "run_task_harness",
     "token_latency",
@@ -180,6 +181,31 @@ def token_latency(
         torch.set_num_threads(previous)
     stats = percentiles_ms(times, "token_ms_{}")
     return {**stats, "tokens_per_s": 1e3 / stats["token_ms_mean"], "threads": float(threads)}
+
+
+def prompt_speed(
+    model: nn.Module, prompt_ids: Tensor, *, repeats: int = 3, threads: int = 1
+) -> dict[str, float]:
+    """Prompt-processing rate: tokens per second of one forward pass over ``prompt_ids``
+    (the prefill that fills the KV cache), best of ``repeats`` after one warm-up pass."""
+    if repeats < 1 or threads < 1:
+        raise BadInputError("prompt speed needs repeats ≥ 1 and threads ≥ 1")
+    ids = prompt_ids.reshape(1, -1).long()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    times = []
+    try:
+        model.eval()
+        with torch.inference_mode():
+            for i in range(repeats + 1):
+                t0 = time.perf_counter()
+                _decode_step(model, ids, None)
+                if i:
+                    times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(previous)
+    best = min(times)
+    return {"prompt_tokens_per_s": ids.shape[1] / best, "prompt_tokens": float(ids.shape[1])}
 
 
 def greedy_generate(

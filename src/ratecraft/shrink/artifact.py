@@ -34,6 +34,7 @@ import ratecraft
 from ratecraft.errors import BadInputError, MissingExtraError
 from ratecraft.shrink.models import build_model
 from ratecraft.shrink.recipe import Recipe
+from ratecraft.shrink.runtime import is_runtime, open_runtime
 from ratecraft.shrink.tensorpack import MASK_SUFFIX, decode_tensor, encode_tensor
 
 __all__ = ["ARTIFACT_JSON", "WEIGHTS", "Artifact", "is_artifact", "load_artifact", "save_artifact"]
@@ -174,6 +175,9 @@ def save_artifact(
         not target.is_dir() or (any(target.iterdir()) and not is_artifact(target))
     ):
         raise BadInputError(f"{target}: exists and is not a shrink artifact; choose another")
+    if is_runtime(model):
+        return _save_runtime(model, target, parent, spec=spec, recipe=recipe, info=info)
+    _refuse_unsavable(model)
     ref = _reference(spec)
     aliases = _aliases(model)
     state = {k: v for k, v in model.state_dict().items() if k not in aliases}
@@ -201,12 +205,7 @@ def save_artifact(
         if meta["form"] != "plain":  # plain tensors are described by safetensors itself
             encodings[name] = meta
     doc = {
-        "format": FORMAT,
-        "version": VERSION,
-        "package_version": ratecraft.__version__,
-        "spec": spec,
-        "recipe": None if recipe is None else recipe.to_dict(),
-        "recipe_hash": None if recipe is None else recipe.hash(),
+        **_header(spec, recipe, info),
         "tensors": encodings,
         "aliases": aliases,
         "torchao": {k: json.loads(v) for k, v in torchao_meta.items()},
@@ -214,11 +213,27 @@ def save_artifact(
         "quanto_streamlined": _streamlined(model),
         "modules": _changed(_module_attrs(model), None if ref is None else _module_attrs(ref)),
         "containers": _changed(_containers(model), None if ref is None else _containers(ref)),
+    }
+    return _commit(target, parent, doc, lambda staged: (staged / WEIGHTS).write_bytes(save(stored)))
+
+
+def _header(spec: dict[str, Any], recipe: Recipe | None, info: dict[str, Any] | None) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "package_version": ratecraft.__version__,
+        "spec": spec,
+        "recipe": None if recipe is None else recipe.to_dict(),
+        "recipe_hash": None if recipe is None else recipe.hash(),
         "info": info or {},
     }
+
+
+def _commit(target: Path, parent: Path, doc: dict[str, Any], write: Any) -> Path:
+    """Stage the folder (``write(staged)`` plus ``shrink.json``), then rename it into place."""
     staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
-        (staged / WEIGHTS).write_bytes(save(stored))
+        write(staged)
         (staged / ARTIFACT_JSON).write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
         if target.exists():
             shutil.rmtree(target)
@@ -227,6 +242,33 @@ def save_artifact(
         if staged.exists():
             shutil.rmtree(staged)
     return target
+
+
+def _save_runtime(
+    model: nn.Module,
+    target: Path,
+    parent: Path,
+    *,
+    spec: dict[str, Any],
+    recipe: Recipe | None,
+    info: dict[str, Any] | None,
+) -> Path:
+    """An artifact whose model is a runtime file (GGUF, ONNX): that file plus ``shrink.json``."""
+    doc = {**_header(spec, recipe, info), "tensors": {}, "aliases": {}, "modules": {}}
+    runtime: dict[str, Any] = {}
+    return _commit(target, parent, {**doc, "runtime": runtime},
+                   lambda staged: runtime.update(model.save_into(staged)))  # fmt: skip
+
+
+def _refuse_unsavable(model: nn.Module) -> None:
+    """One line for models whose quantized layers have no safe on-disk form here."""
+    for name, module in model.named_modules():
+        if type(module).__module__.startswith("bitsandbytes"):
+            raise BadInputError(
+                f"cannot save {name or 'the model'}: bitsandbytes {type(module).__name__} "
+                "layers have no pickle-free form here; use int8-weight / int4-weight / "
+                "autoround (saved as torchao codes) or a gguf step instead"
+            )
 
 
 def _read_doc(directory: Path) -> dict[str, Any]:
@@ -315,6 +357,16 @@ def load_artifact(directory: str | Path) -> Artifact:
     """Rebuild the shrunk model saved by :func:`save_artifact` (eval mode)."""
     path = Path(directory)
     doc = _read_doc(path)
+    recipe = Recipe.from_dict(doc["recipe"]) if doc.get("recipe") else None
+    if doc.get("runtime"):
+        return Artifact(
+            model=open_runtime(path, doc["runtime"]).eval(),
+            spec=doc["spec"],
+            recipe=recipe,
+            recipe_hash=doc.get("recipe_hash"),
+            info=doc.get("info") or {},
+            path=path,
+        )
     try:
         stored = load_file(path / WEIGHTS)
     except (OSError, SafetensorError) as exc:
@@ -357,7 +409,6 @@ def load_artifact(directory: str | Path) -> Artifact:
     missing = set(model.state_dict()) - set(plain) - set(doc["aliases"])
     if missing:
         raise BadInputError(f"{path}: weights missing for {sorted(missing)[:3]}")
-    recipe = Recipe.from_dict(doc["recipe"]) if doc.get("recipe") else None
     return Artifact(
         model=model.eval(),
         spec=doc["spec"],

@@ -149,6 +149,8 @@ def distill_train(
 class DistillStep(Step):
     """Derive a smaller student from the model and distill the model into it."""
 
+    role: ClassVar[str] = "train"
+
     config_cls: ClassVar[type[StepConfig]] = DistillConfig
     needs_calibration: ClassVar[bool] = True
 

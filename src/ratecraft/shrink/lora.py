@@ -1,16 +1,21 @@
 """LoRA / QLoRA-style recovery: fine-tune low-rank adapters after shrinking, then merge back.
 
-After quantization or pruning a model has lost some quality; ``lora`` freezes it, adds rank-``r``
-adapters (peft) to its Linear layers, trains only those on the calibration batches (task loss,
-plus a KD term against ``calib.teacher`` when given), then merges them into the weights.
+After quantization or pruning a model has lost some quality; ``lora`` freezes it, adds
+rank-``r`` adapters (peft) to its Linear layers, trains only those on the calibration batches
+(task loss, plus a KD term against ``calib.teacher`` when given), then merges them into the
+weights.
 
 QLoRA-style: Linear layers whose weights are torchao-quantized are trained on their
 *dequantized* weights — exactly what the quantized model computes, frozen — and after merging
-are quantized again with the same torchao scheme, so the result stays a quantized model of the
-same size. Pruned zeros are kept: after merging, the weights are masked to their previous
-sparsity pattern (``keep_sparsity``). Works on any ``nn.Module`` with Linear layers, including
-Hugging Face models; :func:`attach_lora`, :func:`train_lora` and :func:`merge_lora` are the
-three parts for callers that want them separately.
+are rounded back **onto the quantized model's own grid**: the same scales and zero points
+(AutoRound's tuned ones, or RTN's), only the integer codes may move. Re-quantizing from scratch
+would choose a new grid and undo a calibrated quantizer's work (it made SmolLM2's perplexity
+53% worse); on the own grid the result stays the same quantized model, of the same size, plus
+what the adapters could move across rounding boundaries. Pruned zeros are kept: after merging,
+the weights are masked to their previous sparsity pattern (``keep_sparsity``). Works on any
+``nn.Module`` with Linear layers, including Hugging Face models; :func:`attach_lora`,
+:func:`train_lora` and :func:`merge_lora` are the three parts for callers that want them
+separately.
 """
 
 from __future__ import annotations
@@ -24,10 +29,10 @@ from pydantic import Field
 from torch import nn
 
 from ratecraft.errors import BadInputError, MissingExtraError
-from ratecraft.shrink.quantize import IntxWeightConfig, QuantizeConfig, skipped, torchao_config
+from ratecraft.shrink.quantize import skipped
 from ratecraft.shrink.steps import Calibration, Step, StepConfig, model_bytes, register_step
 
-__all__ = ["LoraStepConfig", "attach_lora", "merge_lora", "train_lora"]
+__all__ = ["LoraStepConfig", "attach_lora", "merge_lora", "onto_grid", "train_lora"]
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +55,58 @@ class LoraStepConfig(StepConfig):
     seed: int = 0
 
 
-def _requant_kind(weight: torch.Tensor) -> tuple[str, StepConfig] | None:
-    """The torchao scheme that produced ``weight`` (None for a plain float weight)."""
+def _grid_of(weight: torch.Tensor) -> torch.Tensor | None:
+    """The quantized weight itself when its grid can be kept (None for a plain float weight)."""
     name = type(weight).__name__
     if name in ("Tensor", "Parameter"):
         return None
-    if name == "Int8Tensor":
-        kind = (
-            "int8-weight" if getattr(weight, "act_quant_kwargs", None) is None else "int8-dynamic"
-        )
-        return kind, QuantizeConfig()
-    if name == "IntxUnpackedToInt8Tensor":
-        bits = int(str(weight.target_dtype).removeprefix("torch.int"))
-        group = int(weight.block_size[-1])
-        zero = getattr(weight, "zero_point", None)
-        mapping = "asymmetric" if zero is not None and bool((zero != 0).any()) else "symmetric"
-        return "intx-weight", IntxWeightConfig(bits=bits, group_size=group, mapping=mapping)
+    if name in ("Int8Tensor", "IntxUnpackedToInt8Tensor"):
+        return weight
     raise BadInputError(f"LoRA recovery over {name} weights is not supported; add lora earlier")
+
+
+def onto_grid(grid: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` rounded onto the scales and zero points of the torchao tensor ``grid``.
+
+    The result is a tensor of ``grid``'s type with the same scales, zero points, block size and
+    activation handling; only the integer codes change.
+    """
+    w = weight.detach().float()
+    name = type(grid).__name__
+    if name == "IntxUnpackedToInt8Tensor":
+        from torchao.quantization.quantize_.workflows.intx.intx_unpacked_to_int8_tensor import (
+            IntxUnpackedToInt8Tensor,
+        )
+
+        group = int(grid.block_size[-1])
+        scale = grid.scale.float().repeat_interleave(group, dim=1)
+        zero = grid.zero_point.float().repeat_interleave(group, dim=1)
+        bits = int(str(grid.target_dtype).removeprefix("torch.int"))
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        q = torch.round(w / scale + zero).clamp(lo, hi).to(torch.int8)
+        return IntxUnpackedToInt8Tensor(
+            qdata=q,
+            scale=grid.scale,
+            zero_point=grid.zero_point,
+            target_dtype=grid.target_dtype,
+            block_size=tuple(grid.block_size),
+            dtype=grid.dtype,
+            activation_quantization=grid.activation_quantization,
+        )
+    if name == "Int8Tensor":
+        from torchao.quantization.quantize_.workflows.int8.int8_tensor import Int8Tensor
+
+        zero = 0.0 if grid.zero_point is None else grid.zero_point.float()
+        q = torch.round(w / grid.scale.float() + zero).clamp(-128, 127).to(torch.int8)
+        return Int8Tensor(
+            q,
+            grid.scale,
+            list(grid.block_size),
+            grid.dtype,
+            zero_point=grid.zero_point,
+            act_quant_kwargs=grid.act_quant_kwargs,
+        )
+    raise BadInputError(f"cannot keep the grid of a {name} weight")
 
 
 def _targets(model: nn.Module, cfg: LoraStepConfig) -> list[str]:
@@ -96,13 +136,13 @@ def attach_lora(model: nn.Module, cfg: LoraStepConfig) -> tuple[nn.Module, dict[
     torch.manual_seed(cfg.seed)
     names = _targets(model, cfg)
     modules = dict(model.named_modules())
-    requant: dict[str, tuple[str, StepConfig]] = {}
+    grids: dict[str, torch.Tensor] = {}
     masks: dict[str, torch.Tensor] = {}
     for name in names:
         layer = modules[name]
-        kind = _requant_kind(layer.weight)
-        if kind is not None:
-            requant[name] = kind
+        grid = _grid_of(layer.weight)
+        if grid is not None:
+            grids[name] = grid
             layer.weight = nn.Parameter(layer.weight.dequantize().detach().clone())
         w = layer.weight.detach()
         if cfg.keep_sparsity and bool((w == 0).any()):
@@ -112,7 +152,7 @@ def attach_lora(model: nn.Module, cfg: LoraStepConfig) -> tuple[nn.Module, dict[
         r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=pattern
     )
     peft_model = get_peft_model(model, config)
-    return peft_model, {"requant": requant, "masks": masks}
+    return peft_model, {"grids": grids, "masks": masks}
 
 
 def train_lora(peft_model: nn.Module, calib: Calibration, cfg: LoraStepConfig) -> list[float]:
@@ -149,7 +189,7 @@ def train_lora(peft_model: nn.Module, calib: Calibration, cfg: LoraStepConfig) -
 
 
 def merge_lora(peft_model: nn.Module, state: dict[str, Any]) -> nn.Module:
-    """Merge the adapters into the weights, re-apply sparsity masks, re-quantize."""
+    """Merge the adapters, re-apply sparsity masks, round back onto each layer's own grid."""
     model = peft_model.merge_and_unload()
     modules = dict(model.named_modules())
     with torch.no_grad():
@@ -157,17 +197,15 @@ def merge_lora(peft_model: nn.Module, state: dict[str, Any]) -> nn.Module:
             modules[name].weight.masked_fill_(mask, 0.0)
     for p in model.parameters():
         p.requires_grad_(False)
-    if state["requant"]:
-        from torchao.quantization import quantize_
-
-        for name, (kind, cfg) in state["requant"].items():
-            quantize_(model, torchao_config(kind, cfg), filter_fn=lambda _m, fqn, n=name: fqn == n)
+    for name, grid in state["grids"].items():
+        layer = modules[name]
+        layer.weight = nn.Parameter(onto_grid(grid, layer.weight), requires_grad=False)
     return model.eval()
 
 
 @register_step("lora")
 class LoraStep(Step):
-    """LoRA recovery fine-tuning with peft, merged back (re-quantized when it was quantized)."""
+    """LoRA recovery fine-tuning with peft, merged back (onto the quantized grid if any)."""
 
     config_cls: ClassVar[type[StepConfig]] = LoraStepConfig
     needs_extra: ClassVar[tuple[tuple[str, str], ...]] = (("peft", "shrink"),)

@@ -9,7 +9,9 @@ Every figure comes from the saved artifact or a timed run of the loaded model:
 - :func:`measure_latency` — p50/p95/mean milliseconds per batch after warm-up, with the number
   of threads fixed for the run and recorded;
 - :func:`peak_memory` — peak RSS of a fresh subprocess that loads the artifact and runs it
-  (``python -m ratecraft.shrink.measure``), beside the RSS it had before loading.
+  (``python -m ratecraft.shrink.measure``), beside the RSS it had before loading;
+- :func:`count_macs` — multiply-accumulates of one forward pass (dense, and counting only
+  non-zero weights), from the shapes the layers really see.
 
 The memory pre-flight of a step before it runs is :mod:`ratecraft.shrink.preflight`.
 """
@@ -38,6 +40,7 @@ from ratecraft.shrink.steps import Batch, _call
 __all__ = [
     "artifact_bytes",
     "bits_per_weight",
+    "count_macs",
     "measure_latency",
     "parameter_count",
     "peak_memory",
@@ -55,7 +58,15 @@ def artifact_bytes(directory: str | Path) -> int:
 
 
 def parameter_count(model: nn.Module) -> int:
-    """Logical elements of all parameters (shared tensors once; quantized ones by shape)."""
+    """Logical elements of all parameters (shared tensors once; quantized ones by shape).
+
+    A model held by another runtime (:mod:`ratecraft.shrink.runtime`) reports the weights of
+    its file.
+    """
+    from ratecraft.shrink.runtime import is_runtime
+
+    if is_runtime(model):
+        return int(model.logical_parameters())
     seen: set[int] = set()
     total = 0
     for p in model.parameters():
@@ -84,11 +95,13 @@ def sparsity(model: nn.Module) -> float:
 
 
 def bits_per_weight(directory: str | Path, model: nn.Module) -> float:
-    """8 × bytes of ``model.safetensors`` / logical parameter count."""
+    """8 × bytes of the weights file (``model.safetensors`` or the runtime file) / parameters."""
     from ratecraft.shrink.artifact import WEIGHTS
+    from ratecraft.shrink.runtime import is_runtime
 
     n = parameter_count(model)
-    return 8.0 * (Path(directory) / WEIGHTS).stat().st_size / max(n, 1)
+    name = f"model{model.suffix}" if is_runtime(model) else WEIGHTS
+    return 8.0 * (Path(directory) / name).stat().st_size / max(n, 1)
 
 
 def measure_latency(
@@ -135,6 +148,59 @@ def percentiles_ms(times_ms: list[float], key: str) -> dict[str, float]:
         "min": arr.min(),
     }
     return {key.format(name): float(value) for name, value in stats.items()}
+
+
+def _layer_macs(module: nn.Module, args: tuple[Any, ...], out: Any) -> int:
+    """Dense multiply-accumulates of one call of a Conv / Linear / LSTM / GRU layer."""
+    y = out[0] if isinstance(out, tuple) else out
+    if isinstance(module, nn.Linear):
+        return int(y.numel() * module.in_features)
+    if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
+        k = int(np.prod(module.kernel_size))
+        return int(y.numel() * (module.in_channels // module.groups) * k)
+    if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d):
+        x = args[0]
+        k = int(np.prod(module.kernel_size))
+        return int(x.numel() * (module.out_channels // module.groups) * k)
+    if isinstance(module, nn.LSTM | nn.GRU):
+        gates = 4 if isinstance(module, nn.LSTM) else 3
+        x = args[0]
+        steps = x.numel() // x.shape[-1]  # batch × time
+        dirs = 2 if module.bidirectional else 1
+        total, width = 0, module.input_size
+        for _ in range(module.num_layers):
+            total += dirs * gates * (width + module.hidden_size) * module.hidden_size * steps
+            width = module.hidden_size * dirs
+        return int(total)
+    return 0
+
+
+def count_macs(model: nn.Module, example: Batch) -> dict[str, int]:
+    """Multiply-accumulates of ``model`` on ``example``: ``macs`` (dense) and ``nonzero_macs``
+    (each layer's count scaled by the fraction of its weights that are not zero — what a
+    sparse kernel would do after pruning)."""
+    dense: list[int] = []
+    nonzero: list[float] = []
+
+    def hook(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        n = _layer_macs(module, args, out)
+        weights = [p.detach() for k, p in module.named_parameters() if "weight" in k]
+        weights = [w.dequantize() if type(w) is not torch.Tensor else w for w in weights]
+        total = sum(w.numel() for w in weights)
+        kept = sum(int((w != 0).sum()) for w in weights)
+        dense.append(n)
+        nonzero.append(n * kept / max(total, 1))
+
+    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
+             nn.ConvTranspose2d, nn.LSTM, nn.GRU)  # fmt: skip
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    try:
+        with torch.inference_mode():
+            _call(model.eval(), example)
+    finally:
+        for h in handles:
+            h.remove()
+    return {"macs": int(sum(dense)), "nonzero_macs": round(sum(nonzero))}
 
 
 def _rss() -> int:

@@ -24,7 +24,6 @@ from ratecraft.errors import BadInputError
 from ratecraft.plugins import MissingExtraError, Registry
 
 __all__ = [
-    "EncoderStack",
     "TinyTransformer",
     "build_model",
     "codec_encoder_of",
@@ -180,20 +179,6 @@ def tiny_transformer(**kwargs: Any) -> nn.Module:
     return TinyTransformer(**kwargs)
 
 
-class EncoderStack(nn.Module):
-    """The branch encoders of a table codec as one module: ``x -> cat(enc_i(x[:, cols_i]))``."""
-
-    def __init__(self, encoders: nn.ModuleList, columns: list[list[int]]) -> None:
-        super().__init__()
-        self.encoders = encoders
-        self.columns = [list(c) for c in columns]
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.cat(
-            [enc(x[:, c]) for enc, c in zip(self.encoders, self.columns, strict=True)], dim=1
-        )
-
-
 def load_codec_dir(source: str | Path) -> Any:
     """A trained codec from its folder (one-line error when it is not one)."""
     from ratecraft.codecs.base import Codec
@@ -204,13 +189,20 @@ def load_codec_dir(source: str | Path) -> Any:
 
 
 def codec_encoder_of(codec: Any, module: str = "encoder") -> nn.Module:
-    """The encoder of a trained codec's model: the branch encoders of a table codec as an
-    :class:`EncoderStack`, a recording codec's ``encoder``, or any named sub-module."""
+    """The encoder of a trained codec's model, sharing its weights.
+
+    Table codecs (``adaptive-bottleneck``, ``grouped-vae``, ``vqvae``): the branch or category
+    encoders on their own columns, concatenated (:class:`ratecraft.export.TableEncoder`, the
+    module ONNX export uses too). Recording codecs: the analysis path
+    (:func:`analysis_view`). ``module`` names another sub-module instead.
+    """
     root = getattr(codec, "model", None)
     if not isinstance(root, nn.Module):
         raise BadInputError(f"codec {codec.name} has no torch model to shrink")
-    if module == "encoder" and hasattr(root, "encoders") and hasattr(root, "columns"):
-        return EncoderStack(root.encoders, root.columns)
+    if module == "encoder" and hasattr(root, "columns"):
+        from ratecraft.export import encoder_for
+
+        return encoder_for(codec)[0]
     if module == "encoder" and callable(getattr(root, "analysis", None)):
         return analysis_view(root)
     try:
@@ -255,8 +247,14 @@ def codec_encoder(source: str, module: str = "encoder") -> nn.Module:
 
 
 @register_builder("hf-causal-lm")
-def hf_causal_lm(config: dict[str, Any], dtype: str = "float32") -> nn.Module:
-    """A Hugging Face causal LM built from its config dict (weights come from the artifact)."""
+def hf_causal_lm(
+    config: dict[str, Any], dtype: str = "float32", tokenizer_gguf: str | None = None
+) -> nn.Module:
+    """A Hugging Face causal LM built from its config dict (weights come from the artifact).
+
+    ``tokenizer_gguf`` names the GGUF file the model came from; the ``gguf`` step copies its
+    vocabulary into the files it writes.
+    """
     try:
         from transformers import AutoConfig, AutoModelForCausalLM
     except ImportError:
@@ -267,4 +265,6 @@ def hf_causal_lm(config: dict[str, Any], dtype: str = "float32") -> nn.Module:
         raise BadInputError("hf-causal-lm config needs a 'model_type'")
     hf_config = AutoConfig.for_model(model_type, **cfg)
     model = AutoModelForCausalLM.from_config(hf_config)
+    if tokenizer_gguf is not None:
+        model.tokenizer_gguf = str(tokenizer_gguf)
     return model.to(getattr(torch, dtype))

@@ -159,6 +159,7 @@ def _input_stats(
 
 
 class _PruneStep(Step):
+    role: ClassVar[str] = "prune"
     config_cls: ClassVar[type[StepConfig]] = PruneConfig
     row_wise: ClassVar[bool] = False
 

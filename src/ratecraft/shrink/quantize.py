@@ -76,9 +76,20 @@ def _is_quantized(weight: torch.Tensor) -> bool:
     return type(weight) is not torch.Tensor and type(weight) is not nn.Parameter
 
 
-def _linear_filter(cfg: QuantizeConfig, group_size: int | None = None) -> Any:
+def _tied_to_embedding(model: nn.Module) -> set[int]:
+    """ids of weights an ``nn.Embedding`` shares (a tied output head)."""
+    return {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+
+
+def _linear_filter(
+    cfg: QuantizeConfig, group_size: int | None = None, tied: set[int] | None = None
+) -> Any:
     def keep(module: nn.Module, fqn: str) -> bool:
         if not isinstance(module, nn.Linear) or _is_quantized(module.weight):
+            return False
+        if tied and id(module.weight) in tied:
+            # quantizing a tied head would untie it: a second copy of the embedding on disk
+            log.info("%s stays float: it shares the embedding (use embedding-quant)", fqn)
             return False
         if skipped(fqn, cfg.skip):
             return False
@@ -128,6 +139,7 @@ def _count_quantized(model: nn.Module) -> int:
 
 class _TorchaoStep(Step):
     needs_extra: ClassVar[tuple[tuple[str, str], ...]] = (("torchao", _SHRINK),)
+    role: ClassVar[str] = "quantize"
     kind: ClassVar[str] = ""
 
     def _group(self, config: Any) -> int | None:
@@ -141,7 +153,7 @@ class _TorchaoStep(Step):
             quantize_(
                 model,
                 torchao_config(self.kind, config),
-                filter_fn=_linear_filter(config, self._group(config)),
+                filter_fn=_linear_filter(config, self._group(config), _tied_to_embedding(model)),
             )
         done = _count_quantized(model) - before
         if done == 0:
@@ -213,6 +225,7 @@ class QuantoStep(Step):
 
     config_cls: ClassVar[type[StepConfig]] = QuantoConfig
     needs_extra: ClassVar[tuple[tuple[str, str], ...]] = (("optimum.quanto", _SHRINK),)
+    role: ClassVar[str] = "quantize"
 
     def apply(self, model: nn.Module, config: Any, calib: Calibration | None) -> nn.Module:
         from optimum import quanto

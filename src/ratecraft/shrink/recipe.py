@@ -17,6 +17,7 @@ The hash keys the autopilot's result cache and is stored in every saved artifact
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -159,14 +160,24 @@ def run_recipe(
 ) -> nn.Module:
     """Apply every step of ``recipe`` in order and return the shrunk model.
 
-    With ``memory_budget`` (bytes) each step is checked by the pre-flight of
-    :mod:`ratecraft.shrink.preflight` before it runs, and refused with a clear message when its
-    estimate does not fit. ``progress(i, n, step_name)`` is called before each step.
+    Each step is first checked against the model by the stacking rules of
+    :mod:`ratecraft.shrink.stacking` (one-line refusal). With ``memory_budget`` (bytes) each
+    step is checked by the pre-flight of :mod:`ratecraft.shrink.preflight` before it runs, and
+    refused with a clear message when its estimate does not fit. ``progress(i, n, step_name)``
+    is called before each step.
     """
+    from ratecraft.shrink.stacking import check_stack
+
     steps = recipe.validated().steps
+    for item, later in itertools.pairwise(steps):
+        if get_step(item.step).terminal:  # refuse before any work is done
+            raise BadInputError(
+                f"step {later.step} cannot follow {item.step}: a deployment step must be last"
+            )
     for i, item in enumerate(steps):
         step = get_step(item.step)
         cfg = step.parse(item.config)
+        check_stack(model, step)
         if memory_budget is not None:
             preflight(model, step, cfg, calib, budget_bytes=memory_budget)
         if progress is not None:

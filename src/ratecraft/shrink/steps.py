@@ -160,6 +160,11 @@ class Step(ABC):
     needs_extra: ClassVar[tuple[tuple[str, str], ...]] = ()  # (importable module, extra name)
     needs_calibration: ClassVar[bool] = False
     needs_targets: ClassVar[bool] = False
+    # what the step does to the weights, for the stacking rules of ratecraft.shrink.stacking:
+    # "quantize" (puts weights on a grid), "prune"/"train" (changes float weights), "embedding"
+    # (quantizes the embedding only), "keep" (works on any model: round-fp16, lora)
+    role: ClassVar[str] = "keep"
+    terminal: ClassVar[bool] = False  # the result runs in another runtime; nothing may follow
 
     def parse(self, config: StepConfig | dict[str, Any] | None) -> StepConfig:
         """Validate ``config`` into this step's config model (one-line error on bad values)."""
@@ -200,7 +205,7 @@ class Step(ABC):
         """Bytes this step needs on top of the model itself (default: one copy + the data).
 
         Training steps override this (optimizer state, teacher); the pre-flight in
-        :mod:`ratecraft.shrink.measure` sums it with the model's own bytes.
+        :mod:`ratecraft.shrink.preflight` sums it with the model's own bytes.
         """
         data = calib.nbytes() if calib is not None else 0
         return model_bytes(model) + 4 * data
@@ -210,6 +215,7 @@ STEPS: Registry[type[Step]] = Registry("shrink step")
 for _module in ("quantize", "prune", "structured", "distill", "lora"):
     STEPS.provide(f"ratecraft.shrink.{_module}")
 STEPS.provide("ratecraft.shrink.lm", extra="llm")  # language-model steps
+STEPS.provide("ratecraft.shrink.onnxrt", extra="export")  # ONNX Runtime deployment step
 
 
 def register_step(name: str) -> Callable[[type[Step]], type[Step]]:

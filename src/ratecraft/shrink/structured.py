@@ -216,6 +216,8 @@ def _finetune(model: nn.Module, calib: Calibration, steps: int, lr: float) -> No
 class StructuredPruneStep(Step):
     """Remove whole channels / MLP width / attention heads (torch-pruning)."""
 
+    role: ClassVar[str] = "prune"
+
     config_cls: ClassVar[type[StepConfig]] = StructuredConfig
     needs_extra: ClassVar[tuple[tuple[str, str], ...]] = (("torch_pruning", "shrink"),)
     needs_calibration: ClassVar[bool] = True

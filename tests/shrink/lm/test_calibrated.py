@@ -30,19 +30,24 @@ def test_codes_to_torchao_reproduces_the_fake_quantized_weight(zero) -> None:
     g = torch.Generator().manual_seed(0)
     out_f, in_f, group, bits = 8, 64, 32, 4
     scale = torch.rand(out_f, in_f // group, generator=g) * 0.1 + 0.01
+    rep = scale.repeat_interleave(group, 1)
     if zero == "none":
         q = torch.randint(-8, 8, (out_f, in_f), generator=g).float()
         zp = None
-        w = q * scale.repeat_interleave(group, 1)
+        w = q * rep
     else:
-        q = torch.randint(0, 16, (out_f, in_f), generator=g).float()
-        zp = torch.rand(out_f, in_f // group, generator=g) * 15
+        zp = torch.rand(out_f, in_f // group, generator=g) * 13 + 1
         if zero == "int":
             zp = zp.round()
-        w = (q - zp.repeat_interleave(group, 1)) * scale.repeat_interleave(group, 1)
+        # AutoRound: q = clamp(round(w/s) + zp, 0, 15), w_hat = s·(q − zp); unclamped values
+        # are integer multiples of s even for a fractional zp
+        zr = zp.repeat_interleave(group, 1)
+        int_w = torch.randint(-8, 8, (out_f, in_f), generator=g).float()
+        int_w = torch.maximum(torch.minimum(int_w, 15 - zr.ceil()), -zr.floor())
+        w = int_w * rep
     t = codes_to_torchao(w, scale, zp, bits, group, torch.float32)
     assert int(t.qdata.min()) >= -8 and int(t.qdata.max()) <= 7
-    assert t.zero_point.dtype == (torch.float32 if zero == "float" else torch.int8)
+    assert t.zero_point.dtype == torch.int8
     torch.testing.assert_close(t.dequantize(), w, rtol=0, atol=1e-5)
 
 

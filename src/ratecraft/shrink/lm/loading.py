@@ -120,6 +120,7 @@ def load_gguf(path: str | Path, dtype: str = "bfloat16") -> tuple[nn.Module, Any
         str(p.parent), dtype=torch.float32, **kwargs
     )
     model = rebuild_clean(raw, dtype)
+    model.tokenizer_gguf = str(p.resolve())  # the GGUF step takes the vocabulary from here
     del raw
     log.info("loaded %s: %d parameters", p.name, sum(x.numel() for x in model.parameters()))
     return model, tokenizer
@@ -177,7 +178,10 @@ def lm_spec(model: nn.Module, dtype: str | None = None) -> dict[str, Any]:
         dtype = str(first.dtype).removeprefix("torch.")
         if dtype not in _DTYPES:
             dtype = "float32"
-    return {"builder": "hf-causal-lm", "config": doc, "dtype": dtype}
+    spec: dict[str, Any] = {"builder": "hf-causal-lm", "config": doc, "dtype": dtype}
+    if isinstance(getattr(model, "tokenizer_gguf", None), str):
+        spec["tokenizer_gguf"] = model.tokenizer_gguf
+    return spec
 
 
 def tiny_llama(
