@@ -8,7 +8,7 @@ Strategies are recipes of registered shrink steps applied to a fresh copy of the
 GGUF files from the ``gguf`` step (f16, then llama.cpp's own quantizer with and without an
 importance matrix computed on calibration text), RTN and AutoRound 4-bit codes written into
 GGUF in their own grid, and the bf16 model itself in PyTorch eager. Each result is saved as an
-artifact, **loaded back**, and measured the same way (``ratecraft.shrink.lm.pipeline.lm_figures``):
+artifact, **loaded back**, and measured the same way (``ratecraft.evaluate.lm_shrink.lm_figures``):
 
 - size: bytes of the artifact folder (the GGUF file + ``shrink.json``; the bf16 checkpoint for
   the baseline) and its ratio to the bf16 baseline;
@@ -152,8 +152,8 @@ def measure(
 ) -> dict[str, Any]:
     """Save, reload and measure one model (see module doc)."""
     from ratecraft.evaluate.lm import perplexity
+    from ratecraft.evaluate.lm_shrink import lm_figures
     from ratecraft.shrink import load_artifact, save_artifact
-    from ratecraft.shrink.lm.pipeline import lm_figures
     from ratecraft.shrink.measure import artifact_bytes, bits_per_weight, peak_memory
 
     save_artifact(model, folder, spec=spec, recipe=recipe)
@@ -191,9 +191,9 @@ def run(args: Any, on_row: Any = None) -> list[dict[str, Any]]:
     ``on_row(rows)`` is called after each strategy (the script writes its JSON there, so a
     long run that is stopped keeps what it measured).
     """
+    from ratecraft.evaluate.lm_shrink import lm_calibration
     from ratecraft.shrink import Recipe, run_recipe
     from ratecraft.shrink.lm import lm_spec, load_smollm2
-    from ratecraft.shrink.lm.pipeline import lm_calibration
 
     quick = bool(getattr(args, "quick", False))
     if not hasattr(args, "cores"):

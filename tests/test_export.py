@@ -10,10 +10,11 @@ from typer.testing import CliRunner
 
 from ratecraft.cli import app
 from ratecraft.codecs import available_codecs, get_codec
+from ratecraft.codecs.learned.encoder_view import encoder_for
 from ratecraft.data.synthetic import simulate_recording
 from ratecraft.data.synthetic_table import simulate_table
 from ratecraft.errors import BadInputError, MissingExtraError
-from ratecraft.export import encoder_for, export_encoder
+from ratecraft.export import export_encoder
 
 FAST = {"train": {"epochs": 2, "batch_size": 64}, "hidden": 16}
 TOL = 1e-4

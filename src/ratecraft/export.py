@@ -1,13 +1,8 @@
 """Export a trained codec's encoder to ONNX or TorchScript, with a parity check.
 
-The contract: a learned codec exposes ``encoder_module() -> torch.nn.Module`` mapping a float32
-tensor of *normalized* inputs to its continuous latents (before rounding or vector
-quantization). The recording codecs take ``(batch, channels, window)``. The learned table codecs
-(``adaptive-bottleneck``, ``grouped-vae``, ``vqvae``) predate the contract, so
-:func:`encoder_for` builds the equivalent module from their trained submodules: each branch or
-category encoder applied to its own columns of a ``(batch, features)`` input, outputs
-concatenated in the model's branch order — exactly what the codec computes before its
-entropy bottleneck or residual quantizers.
+The encoder is the one :func:`ratecraft.codecs.learned.encoder_view.encoder_for` gives (the
+codec's normalized inputs to its continuous latents); ONNX files are written by
+:func:`ratecraft.shrink.onnx_file.onnx_export`, the exporter the ``onnxrt`` step uses too.
 
 :func:`export_encoder` writes the file atomically, runs it (onnxruntime, or ``torch.jit.load``)
 on a seeded normalized batch, compares it with the PyTorch latents and writes ``export.json``
@@ -18,16 +13,13 @@ not counted against the export). A failed check removes the file and raises.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import os
 import tempfile
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -35,59 +27,17 @@ from torch import Tensor, nn
 
 from ratecraft.atomic import atomic_write
 from ratecraft.codecs.base import Codec
-from ratecraft.errors import BadInputError, MissingExtraError, RatecraftError
+from ratecraft.codecs.learned.encoder_view import encoder_for
+from ratecraft.errors import BadInputError, RatecraftError
+from ratecraft.shrink.onnx_file import OPSET, need, onnx_export
 
-__all__ = ["ExportReport", "TableEncoder", "encoder_for", "export_encoder", "onnx_export"]
+__all__ = ["ExportReport", "export_encoder"]
 
 log = logging.getLogger(__name__)
 
 Format = Literal["onnx", "torchscript"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript")
 DEFAULT_TOLERANCE = 1e-4
-_OPSET = 18
-
-
-class TableEncoder(nn.Module):
-    """Branch encoders on their own feature columns, concatenated: ``(batch, F) → (batch, D)``."""
-
-    def __init__(self, encoders: list[nn.Module], columns: list[list[int]], n_features: int):
-        super().__init__()
-        self.encoders = nn.ModuleList(encoders)
-        self.n_features = n_features
-        for i, cols in enumerate(columns):  # buffers: traced as constants, no Python lists
-            self.register_buffer(f"cols{i}", torch.tensor(cols, dtype=torch.long), persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        outs = [
-            enc(torch.index_select(x, 1, getattr(self, f"cols{i}")))
-            for i, enc in enumerate(self.encoders)
-        ]
-        return torch.cat(outs, dim=1)
-
-
-def encoder_for(codec: Codec, batch: int = 4) -> tuple[nn.Module, tuple[int, ...]]:
-    """The trained codec's encoder (eval mode) and an example input shape for ``batch`` items."""
-    if batch < 1:
-        raise BadInputError(f"batch must be at least 1, got {batch}")
-    if hasattr(codec, "encoder_module"):
-        module = codec.encoder_module()
-        layout = getattr(codec, "layout", None) or {}
-        channels = layout.get("n_channels") if isinstance(layout, dict) else None
-        window = getattr(codec.config, "window", None)
-        if channels is None or window is None:
-            raise BadInputError(f"{codec.name}: cannot tell the encoder's input shape")
-        return module.eval(), (batch, int(channels), int(window))
-    model = getattr(codec, "model", None)
-    if model is None:
-        raise BadInputError(f"{codec.name} has no neural encoder to export (not learned/fitted)")
-    if hasattr(model, "encoders") and hasattr(model, "columns"):  # BranchedBottleneck
-        encoders = list(model.encoders)
-    elif hasattr(model, "categories") and hasattr(model, "columns"):  # HierarchicalVQ
-        encoders = [cat.encoder for cat in model.categories]
-    else:
-        raise BadInputError(f"{codec.name}: no encoder adapter for {type(model).__name__}")
-    module = TableEncoder(encoders, model.columns, int(model.n_features))
-    return module.eval(), (batch, int(model.n_features))
 
 
 @dataclass
@@ -113,47 +63,9 @@ class ExportReport:
     onnxruntime_version: str | None = None
 
 
-def _need(module: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingExtraError(module, "export") from None
-
-
-def onnx_export(
-    module: nn.Module, example: Tensor, path: Path, *, output_name: str = "y", opset: int = _OPSET
-) -> bool:
-    """Write ``module`` to ``path`` with the dynamo exporter; True when the batch is dynamic.
-
-    The exporter prints its progress on stdout and warns about torch internals; both are kept
-    out of the caller's output.
-    """
-    _need("onnx")
-    _need("onnxscript")
-    common = {
-        "input_names": ["x"],
-        "output_names": [output_name],
-        "opset_version": opset,
-        "dynamo": True,
-        "external_data": False,
-    }  # fmt: skip  (one self-contained file)
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            batch = torch.export.Dim("batch", min=1, max=1 << 20)
-            torch.onnx.export(module, (example,), str(path), dynamic_shapes=({0: batch},), **common)
-            return True
-        except Exception as exc:  # the batch may not be symbolic for every model: fix it
-            log.info("dynamic-batch ONNX export failed (%s); exporting a fixed shape", exc)
-            torch.onnx.export(module, (example,), str(path), **common)
-            return False
-
-
 def _export_onnx(module: nn.Module, x: Tensor, path: Path) -> tuple[np.ndarray, bool, str]:
     """Write ``path`` (dynamic batch where it traces) and run it in ONNX Runtime."""
-    ort = _need("onnxruntime")
+    ort = need("onnxruntime")
     dynamic = onnx_export(module, x, path, output_name="latents")
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
@@ -196,7 +108,7 @@ def export_encoder(
         raise BadInputError(f"{out}: folder {out.parent} does not exist")
     if fmt == "onnx":  # fail before any work when the extra is missing
         for mod in ("onnx", "onnxscript", "onnxruntime"):
-            _need(mod)
+            need(mod)
     codec = Codec.load(model_dir)
     module, shape = encoder_for(codec, batch)
     gen = torch.Generator().manual_seed(seed)
@@ -241,7 +153,7 @@ def export_encoder(
         parity_ok=ok,
         file_bytes=out.stat().st_size,
         torch_version=torch.__version__,
-        opset=_OPSET if fmt == "onnx" else None,
+        opset=OPSET if fmt == "onnx" else None,
         onnxruntime_version=ort_version,
     )
     atomic_write(out.parent / "export.json", json.dumps(asdict(report), indent=2).encode())

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ratecraft.codecs import base as codec_base
-from ratecraft.codecs.base import BlockContext, BlockResult, Codec, CodecConfig, as_block
+from ratecraft.codecs.base import BlockContext, BlockResult, Codec, CodecConfig
 from ratecraft.data.synthetic import simulate_recording
-from ratecraft.data.types import FeatureTable, Recording
+from ratecraft.data.types import FeatureTable, Recording, as_block
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from ratecraft.codecs.base import as_block
 from ratecraft.codecs.budget import Budget
-from ratecraft.data.types import Data, FeatureTable, Recording
+from ratecraft.data.types import Data, FeatureTable, Recording, as_block
 
 Status = Literal["ok", "refused", "unreachable", "skipped", "failed"]
 

@@ -27,8 +27,8 @@ import numpy as np
 from ratecraft.bench.records import RunRecord
 from ratecraft.bench.scoring import score
 from ratecraft.codecs import Budget, default_codecs, get_codec
-from ratecraft.codecs.base import Codec, as_block, codec_class
-from ratecraft.data.types import Data, FeatureTable, Recording
+from ratecraft.codecs.base import Codec, codec_class
+from ratecraft.data.types import Data, FeatureTable, Recording, as_block
 from ratecraft.errors import BadInputError, MissingExtraError
 
 if TYPE_CHECKING:

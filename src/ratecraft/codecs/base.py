@@ -53,7 +53,7 @@ from ratecraft.codecs.registry import (
 from ratecraft.codecs.state import ModelState, sha256_json, tensors_sha256
 from ratecraft.config import validated
 from ratecraft.data.sources import Facts, Source, as_source, data_of
-from ratecraft.data.types import Data, FeatureTable, Recording
+from ratecraft.data.types import Data, Recording, as_block
 from ratecraft.errors import BadInputError, CorruptStreamError
 from ratecraft.jsonsafe import json_safe
 
@@ -65,18 +65,15 @@ __all__ = [
     "CodecConfig",
     "EncodeStats",
     "ModelState",
-    "as_block",
     "available_codecs",
     "codec_class",
     "decode",
     "decode_blocks",
     "decode_file",
     "default_codecs",
-    "excerpt",
     "get_codec",
     "header_for",
     "register_codec",
-    "slice_frames",
 ]
 
 log = logging.getLogger(__name__)
@@ -160,11 +157,6 @@ class EncodeStats:
         return self.estimated_bits / max(self.n_samples, 1)
 
 
-def as_block(data: Data) -> np.ndarray:
-    """The 2-D rows × frames view codecs work on (a table's features become rows)."""
-    return data.samples if isinstance(data, Recording) else data.values.T
-
-
 def header_for(codec: Codec, data: Data | Source) -> ContainerHeader:
     """The container header ``codec`` writes for ``data`` (all the data's metadata included)."""
     source = as_source(data)
@@ -206,29 +198,6 @@ def data_from_block(header: ContainerHeader, block: np.ndarray) -> Data:
     if facts.sample_rate is None:
         facts.sample_rate = 1.0
     return data_of(block, facts)
-
-
-def excerpt(data: Data, max_samples: int) -> Data:
-    """A contiguous stretch of ``data`` (from the middle) holding at most ``max_samples`` values,
-    or ``data`` itself when it is that small: rate searches run on it before checking the whole."""
-    rows, frames = as_block(data).shape
-    keep = max(1, max_samples // max(rows, 1))
-    if frames <= keep:
-        return data
-    start = (frames - keep) // 2
-    return slice_frames(data, start, start + keep)
-
-
-def slice_frames(data: Data, start: int, stop: int) -> Data:
-    """Frames ``start:stop`` of a recording (time) or a table (samples), metadata kept."""
-    if isinstance(data, Recording):
-        return data.slice_time(start, stop)
-    return FeatureTable(
-        values=data.values[start:stop],
-        feature_names=data.feature_names,
-        families=data.families,
-        meta=dict(data.meta),
-    )
 
 
 class Codec(ABC):

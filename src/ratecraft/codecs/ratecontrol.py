@@ -31,11 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ratecraft.data.types import Data, as_block, excerpt
 from ratecraft.errors import BadInputError
 
 if TYPE_CHECKING:
     from ratecraft.codecs.base import Codec
-    from ratecraft.data.types import Data
 
 __all__ = ["PROBE_SAMPLES", "ChunkControl", "Knob", "fit_ratio", "search"]
 
@@ -166,7 +166,6 @@ def fit_ratio(
 ) -> float:
     """Set ``codec``'s knob to the finest value whose real container of ``data`` meets
     ``ratio``: searched on an excerpt, then on the whole data. Returns the knob."""
-    from ratecraft.codecs.base import as_block, excerpt
 
     label = what or codec.name
 

@@ -128,3 +128,31 @@ class FeatureTable:
 
 
 Data = Recording | FeatureTable
+
+
+def as_block(data: Data) -> np.ndarray:
+    """The 2-D rows × frames view codecs work on (a table's features become rows)."""
+    return data.samples if isinstance(data, Recording) else data.values.T
+
+
+def slice_frames(data: Data, start: int, stop: int) -> Data:
+    """Frames ``start:stop`` of a recording (time) or a table (samples), metadata kept."""
+    if isinstance(data, Recording):
+        return data.slice_time(start, stop)
+    return FeatureTable(
+        values=data.values[start:stop],
+        feature_names=data.feature_names,
+        families=data.families,
+        meta=dict(data.meta),
+    )
+
+
+def excerpt(data: Data, max_samples: int) -> Data:
+    """A contiguous stretch of ``data`` (from the middle) holding at most ``max_samples`` values,
+    or ``data`` itself when it is that small: rate searches run on it before checking the whole."""
+    rows, frames = as_block(data).shape
+    keep = max(1, max_samples // max(rows, 1))
+    if frames <= keep:
+        return data
+    start = (frames - keep) // 2
+    return slice_frames(data, start, start + keep)

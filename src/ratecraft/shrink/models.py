@@ -192,15 +192,16 @@ def codec_encoder_of(codec: Any, module: str = "encoder") -> nn.Module:
     """The encoder of a trained codec's model, sharing its weights.
 
     Table codecs (``adaptive-bottleneck``, ``grouped-vae``, ``vqvae``): the branch or category
-    encoders on their own columns, concatenated (:class:`ratecraft.export.TableEncoder`, the
-    module ONNX export uses too). Recording codecs: the analysis path
+    encoders on their own columns, concatenated
+    (:class:`ratecraft.codecs.learned.encoder_view.TableEncoder`, the module ONNX export uses
+    too). Recording codecs: the analysis path
     (:func:`analysis_view`). ``module`` names another sub-module instead.
     """
     root = getattr(codec, "model", None)
     if not isinstance(root, nn.Module):
         raise BadInputError(f"codec {codec.name} has no torch model to shrink")
     if module == "encoder" and hasattr(root, "columns"):
-        from ratecraft.export import encoder_for
+        from ratecraft.codecs.learned.encoder_view import encoder_for
 
         return encoder_for(codec)[0]
     if module == "encoder" and callable(getattr(root, "analysis", None)):

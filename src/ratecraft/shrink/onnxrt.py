@@ -222,7 +222,7 @@ class OnnxRtStep(Step):
         folder = Path(work.name)
         fp32 = folder / "fp32.onnx"
         model.eval()
-        from ratecraft.export import onnx_export
+        from ratecraft.shrink.onnx_file import onnx_export
 
         onnx_export(model, example.float(), fp32)
         out = fp32

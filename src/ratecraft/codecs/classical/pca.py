@@ -28,7 +28,6 @@ from ratecraft.codecs.base import (
     BlockResult,
     Codec,
     CodecConfig,
-    as_block,
     register_codec,
 )
 from ratecraft.codecs.classical.wavelet import (
@@ -40,7 +39,7 @@ from ratecraft.codecs.classical.wavelet import (
     to_output,
 )
 from ratecraft.codecs.ratecontrol import fit_ratio
-from ratecraft.data.types import Data
+from ratecraft.data.types import Data, as_block
 from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
 from ratecraft.errors import BadInputError, CorruptStreamError
 

@@ -20,7 +20,6 @@ from ratecraft.codecs.base import (
     BlockContext,
     BlockResult,
     Codec,
-    as_block,
     register_codec,
 )
 from ratecraft.codecs.budget import Budget
@@ -28,7 +27,7 @@ from ratecraft.codecs.classical.alphabet import MAX_ABS_INT, integerize
 from ratecraft.codecs.classical.dpcm import decode_ints, encode_ints
 from ratecraft.codecs.classical.predictive import PredictiveConfig
 from ratecraft.codecs.ratecontrol import Knob, fit_ratio
-from ratecraft.data.types import Data
+from ratecraft.data.types import Data, as_block
 from ratecraft.errors import BadInputError, CorruptStreamError
 
 log = logging.getLogger(__name__)

@@ -31,12 +31,11 @@ from ratecraft.codecs.base import (
     BlockResult,
     Codec,
     CodecConfig,
-    as_block,
     register_codec,
 )
 from ratecraft.codecs.classical.wavelet import finite_float_check, robust_scale, step_knob
 from ratecraft.codecs.ratecontrol import fit_ratio
-from ratecraft.data.types import Data
+from ratecraft.data.types import Data, as_block
 from ratecraft.errors import BadInputError, CorruptStreamError, MissingExtraError
 
 log = logging.getLogger(__name__)

@@ -32,11 +32,10 @@ from ratecraft.codecs.base import (
     BlockResult,
     Codec,
     CodecConfig,
-    as_block,
     register_codec,
 )
 from ratecraft.codecs.ratecontrol import Knob, fit_ratio
-from ratecraft.data.types import Data
+from ratecraft.data.types import Data, as_block
 from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
 from ratecraft.errors import BadInputError, CorruptStreamError
 

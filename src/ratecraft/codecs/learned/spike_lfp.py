@@ -48,7 +48,6 @@ from ratecraft.codecs.base import (
     Codec,
     CodecConfig,
     ModelState,
-    excerpt,
     header_for,
     register_codec,
 )
@@ -65,7 +64,7 @@ from ratecraft.codecs.learned.spike_lfp_search import (
     fit_candidates,
 )
 from ratecraft.codecs.ratecontrol import Knob, Unreachable, search
-from ratecraft.data.types import Data, Recording
+from ratecraft.data.types import Data, Recording, excerpt
 from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
 from ratecraft.errors import BadInputError, CorruptStreamError
 from ratecraft.metrics.bands import lfp_sndr_db
