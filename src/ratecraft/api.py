@@ -29,14 +29,16 @@ from ratecraft.codecs import Budget, Codec, CodecConfig, EncodeStats, available_
 from ratecraft.codecs import decode as _decode
 from ratecraft.codecs.base import CODECS, Progress, codec_class
 from ratecraft.data.io import describe, read_data
-from ratecraft.data.types import Data
+from ratecraft.data.types import Data, Recording
 from ratecraft.errors import BadInputError, UnknownCodecError
 
 __all__ = [
+    "DEFAULT_FIT_CODECS",
     "DEFAULT_LOSSLESS_CODEC",
     "DEFAULT_LOSSY_CODEC",
     "decode",
     "default_codec",
+    "default_fit_codec",
     "encode",
     "encode_file",
     "fit",
@@ -52,6 +54,9 @@ PathLike = str | os.PathLike[str]
 
 DEFAULT_LOSSLESS_CODEC = "predictive"
 DEFAULT_LOSSY_CODEC = "quant"
+DEFAULT_FIT_CODECS = {"recording": "spike-lfp", "table": "vqvae"}
+"""What ``ratecraft fit`` trains when no codec is named, by data kind: the learned codec that
+measured best on the benchmarks (README, "Which codec for what")."""
 CONTAINER_SUFFIX = ".rcz"
 
 
@@ -89,6 +94,11 @@ def make_budget(
 def default_codec(budget: Budget) -> str:
     """The codec used when none is named: ``predictive`` lossless, ``quant`` lossy."""
     return DEFAULT_LOSSLESS_CODEC if budget.lossless else DEFAULT_LOSSY_CODEC
+
+
+def default_fit_codec(data: Data) -> str:
+    """The codec :data:`DEFAULT_FIT_CODECS` names for ``data``'s kind."""
+    return DEFAULT_FIT_CODECS["recording" if isinstance(data, Recording) else "table"]
 
 
 def lossy_codecs() -> list[str]:

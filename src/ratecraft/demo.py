@@ -189,7 +189,6 @@ def run_demo(
     out_dir: str | os.PathLike[str] = DEFAULT_OUT,
     *,
     quick: bool = False,
-    progress: bool = False,
     codecs: list[str] | None = None,
 ) -> DemoResult:
     """Run the demo and write ``report.md``, ``results.json`` and the plots into ``out_dir``."""
@@ -210,7 +209,6 @@ def run_demo(
         names,
         {i.name: i.settings() for i in inputs},
         truths={i.name: i.truth for i in inputs if i.truth is not None},
-        progress=progress,
         on_result=picker,
     )
 

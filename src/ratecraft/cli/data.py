@@ -13,14 +13,23 @@ from ratecraft.cli.app import (
     app,
     check_output,
     chunk_bar,
+    describe_line,
     fmt,
     guarded,
     kv_table,
     log,
+    notes,
     print_json,
     print_written,
     size_text,
     spinner,
+)
+from ratecraft.cli.codecs import (
+    ConfigOption,
+    SetOption,
+    codec_options,
+    read_options,
+    warn_replaced,
 )
 from ratecraft.errors import BadInputError
 
@@ -41,12 +50,15 @@ def info_cmd(
         bool,
         typer.Option(
             "--verify/--no-verify",
-            help="Read every chunk of an .rcz and check its checksum (the default).",
+            help="Read every chunk of an .rcz and check its checksum.",
         ),
     ] = True,
 ) -> None:
-    """Describe a data file, or an .rcz container (codec, shape, metadata, real ratio); a
-    container's chunks are verified unless --no-verify says not to (and the output says so)."""
+    """Describe a data file, or an .rcz container (codec, shape, metadata, real ratio).
+
+    A container's chunks are all read and checked unless --no-verify says not to (the output
+    then says they were not verified).
+    """
     from ratecraft import api
 
     doc = api.info(file, fs=fs, dataset=dataset, kind=kind, verify=verify)
@@ -159,29 +171,42 @@ def encode_cmd(
         Path | None,
         typer.Option(help="Keep the model a codec trains here (its files need it to decode)."),
     ] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
 ) -> None:
-    """Compress a data file into an .rcz container (written atomically)."""
+    """Compress a data file into an .rcz container (written atomically).
+
+    Codec options come from --config FILE and --set KEY=VALUE (`ratecraft codecs NAME` lists
+    them); under a ratio or max-error budget, rate control sets the codec's own knob.
+    """
     from ratecraft import api
 
+    options: dict[str, Any] = {}
     if model is not None:
         if codec or lossless or ratio is not None or max_error is not None:
             raise BadInputError("--model carries its codec and budget; drop the other options")
         if save_model is not None:
             raise BadInputError("--save-model keeps a model trained here; --model is one already")
+        if config is not None or set_:
+            raise BadInputError("--model carries its options; drop --config and --set")
         fitted = api.load_codec(model)
         name, setting = fitted.name, f"model {model}"
     else:
         budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
         name = codec or api.default_codec(budget)
         api.check_codec(name, budget)
+        options = codec_options(name, config, read_options(config, set_))
         setting = budget.describe()
     check_output(output, input)
     if output.suffix.lower() != api.CONTAINER_SUFFIX:
         log.warning("%s: containers are usually named *.rcz", output)
     data = api.load(input, fs=fs, dataset=dataset, kind=kind)
+    notes.debug("read %s: %s", input, describe_line(data))
     if model is None:
         with spinner(f"fitting {name} ({setting})"):
-            fitted = api.fit(data, codec=name, budget=budget)
+            fitted = api.fit(data, codec=name, budget=budget, config=options)
+        warn_replaced(name, options, fitted.config)
+        notes.debug("fitted %s: %s", name, fitted.config.model_dump(mode="json"))
         if fitted.model_sha256() is not None and save_model is None:
             raise BadInputError(
                 f"{name} trained a model that its file needs to decode: pass --save-model DIR "
@@ -246,8 +271,10 @@ def decode_cmd(
         str | None, typer.Option(help="End of the range (exclusive), as --start.")
     ] = None,
 ) -> None:
-    """Decode an .rcz container (or a time range of it) and write the data; every chunk read
-    is checked first."""
+    """Decode an .rcz container, or a time range of it, and write the data.
+
+    Every chunk read is checked first; --start/--stop read only the chunks the range needs.
+    """
     from ratecraft import api
     from ratecraft.data.io import WRITERS, write_data
 

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ratecraft.cli.app import app, guarded, kv_table, print_json
+from ratecraft.cli.app import app, guarded, kv_table, print_json, steps_bar
+from ratecraft.cli.logs import stdout_to_log
 from ratecraft.errors import BadInputError
 
 
@@ -98,7 +99,7 @@ def shrink_cmd(
     data = _calibration(calib, model, codec, batch_size)
     params_before = parameter_count(net)
     budget = None if memory_budget_mb is None else int(memory_budget_mb * 2**20)
-    with _StepBar(len(plan.steps)) as progress:
+    with steps_bar("shrink") as progress, stdout_to_log("shrink"):
         net = run_recipe(net, plan, data, progress=progress, memory_budget=budget)
     full = plan if previous is None else Recipe(name=plan.name, steps=previous.steps + plan.steps)
     save_artifact(net, output, spec=spec, recipe=full, info={"source": str(model)})
@@ -116,32 +117,3 @@ def shrink_cmd(
         print_json(doc)
         return
     kv_table(f"shrunk {model} -> {output}", [(k, str(v)) for k, v in doc.items()])
-
-
-class _StepBar:
-    """Rich progress over recipe steps on a terminal; a no-op callback otherwise."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar: Any = None
-
-    def __enter__(self) -> Any:
-        import sys
-
-        if not sys.stderr.isatty():
-            return None
-        from rich.progress import BarColumn, Progress, TextColumn
-
-        from ratecraft.cli.app import console
-
-        self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), console=console(stderr=True),
-            transient=True,
-        )  # fmt: skip
-        self.bar.__enter__()
-        task = self.bar.add_task("shrink", total=self.total)
-        return lambda i, n, name: self.bar.update(task, completed=i, description=f"shrink: {name}")
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)

@@ -80,6 +80,7 @@ class PcaCodec(Codec):
     config_cls = PcaConfig
     config: PcaConfig
     supports_lossy = True
+    budgets = ("ratio",)
 
     def check_input(self, data: Data) -> None:
         finite_float_check(as_block(data), self.name)

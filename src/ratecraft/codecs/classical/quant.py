@@ -48,6 +48,7 @@ class QuantCodec(Codec):
     config_cls = QuantConfig
     config: QuantConfig
     supports_lossy = True
+    budgets = ("lossless", "ratio", "max_error")
 
     def check_input(self, data: Data) -> None:
         block = as_block(data)

@@ -139,6 +139,7 @@ class WaveletCodec(Codec):
     config_cls = WaveletConfig
     config: WaveletConfig
     supports_lossy = True
+    budgets = ("lossless", "ratio", "max_error")
 
     def check_input(self, data: Data) -> None:
         finite_float_check(as_block(data), self.name)
