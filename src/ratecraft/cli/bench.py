@@ -95,7 +95,10 @@ def demo_cmd(
         bool, typer.Option("--quick", help="Small inputs: a smoke run in seconds.")
     ] = False,
 ) -> None:
-    """Benchmark every codec on built-in data; write report.md, results.json and plots."""
+    """Benchmark every codec on built-in data; write report.md, results.json and plots.
+
+    Prints the summary (the best codec per input and setting); report.md has the details.
+    """
     from ratecraft.demo import run_demo
 
     result = run_demo(out, quick=quick)
