@@ -170,6 +170,7 @@ class _App(typer.Typer):
 app = _App(
     name="ratecraft",
     cls=_Group,
+    rich_markup_mode="markdown",  # reflows docstring paragraphs; `code` renders as code
     help="Learned compression with honest rate control: encode, decode, inspect and benchmark.",
     add_completion=False,
     no_args_is_help=True,
@@ -221,9 +222,10 @@ def _main(
     progress_interval: Annotated[
         float,
         typer.Option(
-            min=0.0,
             envvar="RATECRAFT_PROGRESS_INTERVAL",
-            help="Seconds between progress lines when stderr is not a terminal.",
+            show_envvar=False,
+            help="Seconds between progress lines when stderr is not a terminal (also "
+            "RATECRAFT_PROGRESS_INTERVAL).",
         ),
     ] = 5.0,
     show_version: Annotated[
@@ -235,6 +237,8 @@ def _main(
 ) -> None:
     if verbose and quiet:
         raise BadInputError("give --verbose or --quiet, not both")
+    if not progress_interval >= 0:
+        raise BadInputError(f"--progress-interval must be ≥ 0 seconds, got {progress_interval:g}")
     settings.verbose, settings.quiet = verbose, quiet
     settings.progress_interval = progress_interval
     logs.setup(verbose=verbose, quiet=quiet)
@@ -267,6 +271,24 @@ def kv_table(title: str, rows: list[tuple[str, str]]) -> None:
     for key, value in rows:
         table.add_row(Text(key), Text(value))  # plain text: "[1, 2]" is not markup
     out.print(table)
+
+
+def read_mapping(path: Path, what: str = "config") -> dict[str, Any]:
+    """The mapping in a YAML (or JSON) file; one-line errors for an unreadable file, bad YAML
+    or anything but a mapping (an empty file is an empty mapping)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise BadInputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise BadInputError(f"{path}: the {what} must be a mapping of options")
+    return doc
 
 
 def floats(text: str | None, what: str) -> list[float]:

@@ -14,25 +14,17 @@ from typing import Annotated, Any
 import typer
 
 from ratecraft import progress
-from ratecraft.cli.app import app, console, guarded, kv_table, print_json, settings
+from ratecraft.cli.app import (
+    app,
+    console,
+    guarded,
+    kv_table,
+    print_json,
+    read_mapping,
+    settings,
+)
 from ratecraft.cli.progress import pick_mode
 from ratecraft.errors import BadInputError
-
-
-def _read_space(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(doc, dict):
-        raise BadInputError(f"{path}: the search-space file must be a mapping")
-    return doc
 
 
 def _front_table(front: list[dict[str, Any]], names: list[str], title: str) -> Any:
@@ -171,7 +163,7 @@ def autopilot_cmd(
             proxy_seconds=proxy_seconds,
             full_seconds=full_seconds,
             include_learned=learned,
-            space=_read_space(space),
+            space=None if space is None else read_mapping(space, "search-space file"),
             llm_url=llm_url,
             llm_model=llm_model,
             ray_address=ray_address,

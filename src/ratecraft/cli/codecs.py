@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ratecraft.cli.app import app, console, guarded, notes, print_json
+from ratecraft.cli.app import app, console, guarded, notes, print_json, read_mapping
 from ratecraft.errors import BadInputError
 
 ConfigOption = Annotated[
@@ -30,32 +30,13 @@ SetOption = Annotated[
 ]
 
 
-def read_config(path: Path | None) -> dict[str, Any]:
-    """The mapping in a YAML/JSON options file (empty without one)."""
-    if path is None:
-        return {}
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise BadInputError(f"{path}: the config must be a mapping of options")
-    return doc
-
-
 def read_options(
     config: Path | None, sets: list[str] | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """What ``--config`` and ``--set`` say, read and parsed (keys not checked yet)."""
     from ratecraft.options import parse_settings
 
-    return read_config(config), parse_settings(sets or [])
+    return ({} if config is None else read_mapping(config)), parse_settings(sets or [])
 
 
 def codec_options(

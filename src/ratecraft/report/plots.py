@@ -50,7 +50,7 @@ def plot_ratios(records: Sequence[RunRecord], path: PathLike) -> Path | None:
     rate-control misses ringed in red."""
     from matplotlib.lines import Line2D
 
-    from ratecraft.report.summary import RATE_TOLERANCE, rate_miss
+    from ratecraft.report.summary import rate_miss
 
     ok = _ok(records)
     inputs = list(dict.fromkeys(r.input for r in ok))
@@ -83,15 +83,7 @@ def plot_ratios(records: Sequence[RunRecord], path: PathLike) -> Path | None:
                 )
                 if rate_miss(r):
                     missed_any = True
-                    ax.scatter(
-                        [r.ratio],
-                        [y],
-                        s=170,
-                        facecolors="none",
-                        edgecolors="red",
-                        linewidths=1.4,
-                        zorder=4,
-                    )
+                    _ring(ax, r.ratio or 0.0, y)
         for target in sorted({r.target_ratio for r in runs if r.target_ratio}):
             ax.axvline(target, color="0.5", lw=0.8, ls=":", zorder=1)
         ax.set_xscale("log")
@@ -110,26 +102,7 @@ def plot_ratios(records: Sequence[RunRecord], path: PathLike) -> Path | None:
         Line2D([], [], marker=m, color="0.3", ls="none", ms=6, label=setting)
         for setting, m in marks.items()
     ]
-    if missed_any:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker="o",
-                ms=10,
-                mfc="none",
-                mec="red",
-                ls="none",
-                label=f"rate-control miss (> {RATE_TOLERANCE:.0%} off)",
-            )
-        )
-    fig.legend(
-        handles=handles,
-        loc="outside upper center",
-        ncols=min(len(handles), 5),
-        fontsize=8,
-        frameon=False,
-    )
+    _top_legend(fig, handles, missed_any)
     return _save(fig, path)
 
 
@@ -175,7 +148,7 @@ def plot_rate_distortion(records: Sequence[RunRecord], path: PathLike) -> Path |
     red and labelled with what was asked and got."""
     from matplotlib.lines import Line2D
 
-    from ratecraft.report.summary import RATE_TOLERANCE, rate_miss
+    from ratecraft.report.summary import rate_miss
 
     lossy = [  # finite SNDR only: an exact run has no place on a dB axis
         r
@@ -211,15 +184,7 @@ def plot_rate_distortion(records: Sequence[RunRecord], path: PathLike) -> Path |
                 missed = [r for r in pts if rate_miss(r)]
                 missed_any = missed_any or bool(missed)
                 for (x, y), same in _by_point(missed).items():
-                    ax.scatter(
-                        [x],
-                        [y],
-                        s=230,
-                        facecolors="none",
-                        edgecolors="red",
-                        linewidths=1.6,
-                        zorder=5,
-                    )
+                    _ring(ax, x, y)
                     asked = ", ".join(f"{r.target_ratio:g}x" for r in same)
                     ax.annotate(
                         f"{codec}: asked {asked}, got {same[0].ratio:.2f}x",
@@ -246,19 +211,25 @@ def plot_rate_distortion(records: Sequence[RunRecord], path: PathLike) -> Path |
         for name, (c, m) in styles.items()
         if name in shown
     ]
-    if missed_any:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker="o",
-                ms=11,
-                mfc="none",
-                mec="red",
-                ls="none",
-                label=f"rate-control miss (> {RATE_TOLERANCE:.0%} off target)",
-            )
-        )
+    _top_legend(fig, handles, missed_any)
+    return _save(fig, path)
+
+
+def _ring(ax: Any, x: float, y: float) -> None:
+    """A red ring around a rate-control miss."""
+    ax.scatter([x], [y], s=200, facecolors="none", edgecolors="red", linewidths=1.5, zorder=5)
+
+
+def _top_legend(fig: Any, handles: list[Any], missed: bool) -> None:
+    """The figure's legend above the panels, with the miss ring's entry when one is drawn."""
+    from matplotlib.lines import Line2D
+
+    from ratecraft.report.summary import RATE_TOLERANCE
+
+    if missed:
+        label = f"rate-control miss (> {RATE_TOLERANCE:.0%} off target)"
+        ring = Line2D([], [], marker="o", ms=11, mfc="none", mec="red", ls="none", label=label)
+        handles = [*handles, ring]
     fig.legend(
         handles=handles,
         loc="outside upper center",
@@ -266,7 +237,6 @@ def plot_rate_distortion(records: Sequence[RunRecord], path: PathLike) -> Path |
         fontsize=8,
         frameon=False,
     )
-    return _save(fig, path)
 
 
 def _by_point(records: Sequence[RunRecord]) -> dict[tuple[float, float], list[RunRecord]]:
