@@ -217,11 +217,11 @@ def run_demo(
     paths: list[Path] = []
     drawn = plot_ratios(records, out / "ratio_per_codec.png")
     if drawn is not None:
-        plots.append(("Compression ratio per codec and setting", drawn.name))
+        plots.append(("Real compression ratio per codec and setting (misses ringed)", drawn.name))
         paths.append(drawn)
     drawn = plot_rate_distortion(records, out / "rate_distortion.png")
     if drawn is not None:
-        plots.append(("Rate–distortion: SNDR vs real bits/sample (lossy codecs)", drawn.name))
+        plots.append(("Rate–distortion of the lossy runs, one panel per data kind", drawn.name))
         paths.append(drawn)
     if picker.best is not None:
         _, rec, window = picker.best
