@@ -51,6 +51,18 @@ def test_fit_without_a_terminal_logs_epoch_loss_rate_and_eta(files, tmp_path):
         assert words in last, last
 
 
+def test_bench_without_a_terminal_logs_each_run(files):
+    run = ratecraft(
+        "bench", files["recording"], "--codecs", "zstd,quant", "--ratios", "8",
+        RATECRAFT_PROGRESS_INTERVAL="0",
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    runs = [line for line in progress_lines(run.stderr) if line.startswith("progress: bench: run")]
+    assert [re.search(r"run (\d+)/2", line)[1] for line in runs] == ["0", "1"]
+    assert "running " in runs[-1] and "quant · ratio=8" in runs[-1]
+    assert "| input | codec | setting |" in run.stdout  # the table, alone on stdout
+
+
 def test_default_interval_keeps_short_commands_quiet(files, tmp_path):
     run = ratecraft("encode", files["recording"], "-o", tmp_path / "x.rcz")
     assert run.code == 0 and run.stderr == ""

@@ -79,7 +79,8 @@ def info_cmd(
             value = json.dumps(value, sort_keys=True)
         elif isinstance(value, float):
             value = f"{value:g}"
-        rows.append((key.replace("_", " "), str(value)))
+        label = "bits/sample (per stored value)" if key == "bits_per_sample" else key
+        rows.append((label.replace("_", " "), str(value)))
     kv_table(str(file), rows)
 
 
@@ -240,8 +241,8 @@ def encode_cmd(
         ("container", size_text(stats.container_bytes)),
         ("ratio", f"{stats.ratio:.3f}"),
         (
-            "bits/sample",
-            f"{stats.bits_per_sample:.3f} actual, {fmt(stats.estimated_bits_per_sample)} estimated",
+            "bits/sample (per stored value)",
+            f"{stats.bits_per_sample:.3f} real, {fmt(stats.estimated_bits_per_sample)} estimated",
         ),
         ("time", f"{stats.seconds:.3f} s ({doc['samples_per_s']:,.0f} samples/s)"),
     ]
