@@ -39,15 +39,17 @@ from ratecraft.codecs.base import (
 )
 from ratecraft.data.io import describe, open_sink, open_source, read_data
 from ratecraft.data.sources import Source
-from ratecraft.data.types import Data
+from ratecraft.data.types import Data, Recording
 from ratecraft.errors import BadInputError, UnknownCodecError
 
 __all__ = [
+    "DEFAULT_FIT_CODECS",
     "DEFAULT_LOSSLESS_CODEC",
     "DEFAULT_LOSSY_CODEC",
     "decode",
     "decode_to",
     "default_codec",
+    "default_fit_codec",
     "encode",
     "encode_file",
     "fit",
@@ -64,6 +66,9 @@ PathLike = str | os.PathLike[str]
 
 DEFAULT_LOSSLESS_CODEC = "predictive"
 DEFAULT_LOSSY_CODEC = "quant"
+DEFAULT_FIT_CODECS = {"recording": "spike-lfp", "table": "vqvae"}
+"""What ``ratecraft fit`` trains when no codec is named, by data kind: the learned codec that
+measured best on the benchmarks (README, "Which codec for what")."""
 CONTAINER_SUFFIX = ".rcz"
 FIT_SAMPLES = 1 << 22  # what a codec fits its knobs (or trains) on when encoding a large file
 
@@ -102,6 +107,11 @@ def make_budget(
 def default_codec(budget: Budget) -> str:
     """The codec used when none is named: ``predictive`` lossless, ``quant`` lossy."""
     return DEFAULT_LOSSLESS_CODEC if budget.lossless else DEFAULT_LOSSY_CODEC
+
+
+def default_fit_codec(data: Data) -> str:
+    """The codec :data:`DEFAULT_FIT_CODECS` names for ``data``'s kind."""
+    return DEFAULT_FIT_CODECS["recording" if isinstance(data, Recording) else "table"]
 
 
 def lossy_codecs() -> list[str]:

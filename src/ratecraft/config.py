@@ -8,6 +8,7 @@ error class a caller names, e.g. :class:`~ratecraft.errors.CorruptStreamError` f
 
 from __future__ import annotations
 
+import re
 from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -18,6 +19,9 @@ __all__ = ["CheckedModel", "first_error", "validated"]
 
 M = TypeVar("M", bound=BaseModel)
 
+# "invalid TrainConfig: epochs: Input should be ..." (what CheckedModel raises), to re-root
+_NESTED = re.compile(r"invalid \w+: (?P<path>[\w.]+): (?P<msg>.+)", re.DOTALL)
+
 
 def first_error(exc: ValidationError) -> str:
     """``field.path: message`` of the first error pydantic found (or just the message)."""
@@ -27,6 +31,9 @@ def first_error(exc: ValidationError) -> str:
     err = errors[0]
     msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
     loc = ".".join(str(p) for p in err.get("loc", ()))
+    nested = _NESTED.fullmatch(msg)
+    if loc and nested:  # a nested CheckedModel's own one-line error: join the two paths
+        return f"{loc}.{nested['path']}: {nested['msg']}"
     return f"{loc}: {msg}" if loc else msg
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ratecraft.api import DEFAULT_LOSSY_CODEC, write_file
-from ratecraft.bench import RunRecord, failures, markdown_table, run_bench, write_json
+from ratecraft.bench import RunRecord, failures, run_bench, write_json
 from ratecraft.codecs import Budget, default_codecs
 from ratecraft.codecs.base import codec_class
 from ratecraft.data.io import describe
@@ -74,7 +74,7 @@ class DemoResult:
     results: Path
     plots: list[Path] = field(default_factory=list)
     seconds: float = 0.0
-    table: str = ""
+    table: str = ""  # the summary (markdown): best codec per input and setting
 
     @property
     def failed(self) -> list[RunRecord]:
@@ -189,11 +189,11 @@ def run_demo(
     out_dir: str | os.PathLike[str] = DEFAULT_OUT,
     *,
     quick: bool = False,
-    progress: bool = False,
     codecs: list[str] | None = None,
 ) -> DemoResult:
     """Run the demo and write ``report.md``, ``results.json`` and the plots into ``out_dir``."""
     from ratecraft.report import plot_rate_distortion, plot_ratios, plot_trace, render_report
+    from ratecraft.report.summary import rules_text, summary_markdown
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -210,7 +210,6 @@ def run_demo(
         names,
         {i.name: i.settings() for i in inputs},
         truths={i.name: i.truth for i in inputs if i.truth is not None},
-        progress=progress,
         on_result=picker,
     )
 
@@ -218,11 +217,11 @@ def run_demo(
     paths: list[Path] = []
     drawn = plot_ratios(records, out / "ratio_per_codec.png")
     if drawn is not None:
-        plots.append(("Compression ratio per codec and setting", drawn.name))
+        plots.append(("Real compression ratio per codec and setting (misses ringed)", drawn.name))
         paths.append(drawn)
     drawn = plot_rate_distortion(records, out / "rate_distortion.png")
     if drawn is not None:
-        plots.append(("Rate–distortion: SNDR vs real bits/sample (lossy codecs)", drawn.name))
+        plots.append(("Rate–distortion of the lossy runs, one panel per data kind", drawn.name))
         paths.append(drawn)
     if picker.best is not None:
         _, rec, window = picker.best
@@ -256,8 +255,8 @@ def run_demo(
     ]
     notes = [
         "NaN policy: tables are coded as they are, NaN included; nothing is cleaned. Codecs "
-        "that refuse NaN (or floats off an integer grid) are listed as `n/a (refused: reason)`; "
-        "byte compressors (zstd, lzma) code NaN exactly.",
+        "that refuse NaN (or floats off an integer grid) are listed under *Refused runs*, "
+        "grouped by reason; byte compressors (zstd, lzma) code NaN exactly.",
         "The digits table is float64 as scikit-learn ships it, so its raw size counts 8 bytes "
         "per value; bits/sample is the fairer comparison across inputs.",
         "Synthetic inputs are seeded (seeds above): rerunning gives the same data and "
@@ -272,10 +271,17 @@ def run_demo(
         f"{_version()}) on {_now()}. Full results, one record per run, are in "
         "[results.json](results.json)."
     )
+    summary = "\n\n".join(
+        [
+            summary_markdown(records, [i.name for i in inputs]),
+            rules_text(),
+        ]
+    )
     text = render_report(
         records,
         title="ratecraft demo",
         intro=intro,
+        summary=summary,
         inputs=input_docs,
         settings=settings,
         plots=plots,
@@ -307,7 +313,7 @@ def run_demo(
         results=results,
         plots=paths,
         seconds=seconds,
-        table=markdown_table(records),
+        table=summary_markdown(records, [i.name for i in inputs]) + "\n",
     )
 
 

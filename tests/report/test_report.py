@@ -46,17 +46,23 @@ def test_quick_demo_writes_report_results_and_plots(tmp_path):
             assert r["bits_per_sample"] == pytest.approx(8 * r["container_bytes"] / r["n_samples"])
     report = (tmp_path / "report.md").read_text()
     for text in (
-        "## Inputs",
-        "## Results",
+        "## Summary",
+        "### Inputs",
+        "### Results",
         "sklearn-digits",
         "NaN policy",
-        "n/a (refused:",
+        "### Refused runs (grouped by input and reason)",
         "![",
         "trace.png",
         "Per-family NMSE",
     ):
         assert text in report, text
-    assert "| input | codec | setting |" in result.table
+    # the summary comes first, then the details
+    assert report.index("## Summary") < report.index("## Details") < report.index("### Results")
+    assert "| setting | best codec | real ratio | quality | runner-up | good for |" in result.table
+    assert "n/a (refused" not in report  # refusals are grouped, not rows of the table
+    refused = [r for r in records if r["status"] == "refused"]
+    assert refused and report.count("refused: ") < len(refused)
 
 
 def _record(codec: str = "c", setting: Budget | None = None, **values) -> RunRecord:
@@ -89,7 +95,7 @@ def test_render_report_lists_failures_and_refusals():
     assert "| x | c | lossless | 2.00 | 8.000 |" in text
     assert "FAILED: lossless round trip is not bit-exact" in text
     assert "### Failures" in text and "### Refused runs" in text
-    assert "n/a (refused: picky: NaN)" in text
+    assert "- **x**, refused: picky (lossless) — NaN" in text
     assert "![cap](p.png)" in text and "- a note" in text
 
 

@@ -15,7 +15,6 @@ run that is not bit-exact, a max-error run over its bound — is a *failure*.
 from __future__ import annotations
 
 import logging
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ratecraft import progress
 from ratecraft.bench.records import RunRecord
 from ratecraft.bench.scoring import score
 from ratecraft.codecs import Budget, default_codecs, get_codec
@@ -74,7 +74,6 @@ def run_bench(
     settings: Settings = (),
     *,
     truths: Mapping[str, SpikeTruth] | None = None,
-    progress: bool = False,
     on_result: ResultHook | None = None,
     warm_up: bool = True,
     models: Sequence[Codec] = (),
@@ -84,11 +83,11 @@ def run_bench(
     ``codecs`` defaults to :func:`~ratecraft.codecs.default_codecs`; an unknown name fails
     before anything runs. ``truths`` maps an input name to its simulator spike truth (for
     ``spike_f1_truth``). ``on_result(record, original, reconstruction)`` sees every run
-    (reconstruction ``None`` when there is none), e.g. to keep one for a plot. ``progress``
-    shows a Rich progress bar on stderr. ``warm_up`` first codes a small slice of the data once
-    per codec, data type and lossless/lossy mode. ``models`` are trained codecs
-    (``Codec.load(dir)``): each codes every input once, as trained (no fitting on the
-    benchmarked data).
+    (reconstruction ``None`` when there is none), e.g. to keep one for a plot. Progress goes to
+    :mod:`ratecraft.progress` (task ``bench``, one step per run). ``warm_up`` first codes a
+    small slice of the data once per codec, data type and lossless/lossy mode. ``models`` are
+    trained codecs (``Codec.load(dir)``): each codes every input once, as trained (no fitting
+    on the benchmarked data).
     """
     names = list(codecs) if codecs is not None else default_codecs()
     for name in names:
@@ -112,24 +111,13 @@ def run_bench(
         if on_result is not None:
             on_result(record, data, recon)
 
-    if not progress:
-        for run in runs:
-            one(*run)
-        return records
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(
-        *columns, TimeElapsedColumn(), console=Console(file=sys.stderr), transient=True
-    ) as bar:
-        task = bar.add_task("bench", total=len(runs))
-        for run in runs:
-            label = run[2] if isinstance(run[2], str) else run[2].name
-            bar.update(task, description=f"{run[0]} · {label} · {run[3].describe()}")
-            one(*run)
-            bar.advance(task)
+    for i, run in enumerate(runs):
+        label = run[2] if isinstance(run[2], str) else run[2].name
+        progress.report(
+            "bench", i, len(runs), unit="run", running=f"{run[0]} · {label} · {run[3].describe()}"
+        )
+        one(*run)
+    progress.finish("bench")
     return records
 
 

@@ -7,7 +7,8 @@ exit 2 as well). Every error is one line on stderr, ``error: <message>``, never 
 a failed command leaves no file behind.
 """
 
-from ratecraft.cli import autopilot, bench, data, export, models, shrink  # noqa: F401  (commands)
+# the commands, registered in the order `ratecraft --help` lists them
+from ratecraft.cli import data, codecs, models, bench, shrink, export, autopilot  # noqa: F401, I001
 from ratecraft.cli.app import app
 
 

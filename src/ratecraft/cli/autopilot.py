@@ -6,7 +6,6 @@ exit codes. On a terminal a Rich live view shows the progress and the current fr
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,24 +13,18 @@ from typing import Annotated, Any
 
 import typer
 
-from ratecraft.cli.app import app, console, guarded, kv_table, print_json
+from ratecraft import progress
+from ratecraft.cli.app import (
+    app,
+    console,
+    guarded,
+    kv_table,
+    print_json,
+    read_mapping,
+    settings,
+)
+from ratecraft.cli.progress import pick_mode
 from ratecraft.errors import BadInputError
-
-
-def _read_space(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(doc, dict):
-        raise BadInputError(f"{path}: the search-space file must be a mapping")
-    return doc
 
 
 def _front_table(front: list[dict[str, Any]], names: list[str], title: str) -> Any:
@@ -50,22 +43,36 @@ def _front_table(front: list[dict[str, Any]], names: list[str], title: str) -> A
 
 @contextmanager
 def _live(total: int, names: list[str]) -> Iterator[Any]:
-    """A Rich live view (progress + front) on a terminal; a no-op callback elsewhere."""
-    if not sys.stderr.isatty():
-        yield None
+    """A Rich live view (progress + front) on a terminal; elsewhere one progress step per trial
+    (log lines with the hypervolume); nothing with --quiet."""
+    mode = pick_mode(settings.quiet)
+    if mode != "bar":
+
+        def report(record: dict[str, Any], front: list[dict[str, Any]], hv: float) -> None:
+            progress.report(
+                "autopilot",
+                record["trial"] + 1,
+                total,
+                unit="trial",
+                hypervolume=hv,
+                front=len(front),
+            )
+
+        yield report
         return
     from rich.console import Group
     from rich.live import Live
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    progress = Progress(TextColumn("autopilot"), BarColumn(), MofNCompleteColumn())
-    task = progress.add_task("trials", total=total)
-    with Live(Group(progress), console=console(stderr=True), refresh_per_second=4) as live:
+    bar = Progress(TextColumn("autopilot"), BarColumn(), MofNCompleteColumn())
+    task = bar.add_task("trials", total=total)
+    live = Live(Group(bar), console=console(stderr=True), refresh_per_second=4)
+    with live, progress.reporting(None):  # one live display: the trials' own progress is not drawn
 
         def update(record: dict[str, Any], front: list[dict[str, Any]], hv: float) -> None:
-            progress.update(task, completed=record["trial"] + 1)
+            bar.update(task, completed=record["trial"] + 1)
             title = f"front after trial {record['trial']} (hypervolume {hv:.4f})"
-            live.update(Group(progress, _front_table(front, names, title)))
+            live.update(Group(bar, _front_table(front, names, title)))
 
         yield update
 
@@ -112,7 +119,7 @@ def autopilot_cmd(
         float, typer.Option(help="Recording excerpt for the proxy evaluation.")
     ] = 0.25,
     full_seconds: Annotated[
-        float | None, typer.Option(help="Recording length of the full evaluation (default 2).")
+        float | None, typer.Option(help="Recording seconds of the full evaluation.")
     ] = 2.0,
     learned: Annotated[
         bool, typer.Option("--learned", help="Also search the learned recording codecs.")
@@ -156,7 +163,7 @@ def autopilot_cmd(
             proxy_seconds=proxy_seconds,
             full_seconds=full_seconds,
             include_learned=learned,
-            space=_read_space(space),
+            space=None if space is None else read_mapping(space, "search-space file"),
             llm_url=llm_url,
             llm_model=llm_model,
             ray_address=ray_address,

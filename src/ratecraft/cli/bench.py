@@ -72,7 +72,7 @@ def bench_cmd(
         check_output(json_path, *inputs)
     models = [api.load_codec(m) for m in model or []]
     data = [(str(p), api.load(p, fs=fs, dataset=dataset, kind=kind)) for p in inputs]
-    records = run_bench(data, names, budgets, progress=sys.stderr.isatty(), models=models)
+    records = run_bench(data, names, budgets, models=models)
     if json_path is not None:
         api.write_file(json_path, records_to_json(records).encode("utf-8"))
     sys.stdout.write(markdown_table(records))
@@ -95,10 +95,13 @@ def demo_cmd(
         bool, typer.Option("--quick", help="Small inputs: a smoke run in seconds.")
     ] = False,
 ) -> None:
-    """Benchmark every codec on built-in data; write report.md, results.json and plots."""
+    """Benchmark every codec on built-in data; write report.md, results.json and plots.
+
+    Prints the summary (the best codec per input and setting); report.md has the details.
+    """
     from ratecraft.demo import run_demo
 
-    result = run_demo(out, quick=quick, progress=sys.stderr.isatty())
+    result = run_demo(out, quick=quick)
     sys.stdout.write(result.table)
     names = ", ".join(p.name for p in result.plots)
     console().print(

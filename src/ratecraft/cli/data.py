@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,14 +15,23 @@ from ratecraft.cli.app import (
     check_output,
     chunk_bar,
     console,
+    describe_line,
     fmt,
     guarded,
     kv_table,
     log,
+    notes,
     print_json,
     print_written,
     size_text,
     spinner,
+)
+from ratecraft.cli.codecs import (
+    ConfigOption,
+    SetOption,
+    codec_options,
+    read_options,
+    warn_replaced,
 )
 from ratecraft.errors import BadInputError
 
@@ -42,12 +52,15 @@ def info_cmd(
         bool,
         typer.Option(
             "--verify/--no-verify",
-            help="Read every chunk of an .rcz and check its checksum (the default).",
+            help="Read every chunk of an .rcz and check its checksum.",
         ),
     ] = True,
 ) -> None:
-    """Describe a data file, or an .rcz container (codec, shape, metadata, real ratio); a
-    container's chunks are verified unless --no-verify says not to (and the output says so)."""
+    """Describe a data file, or an .rcz container (codec, shape, metadata, real ratio).
+
+    A container's chunks are all read and checked unless --no-verify says not to (the output
+    then says they were not verified).
+    """
     from ratecraft import api
 
     doc = api.info(file, fs=fs, dataset=dataset, kind=kind, verify=verify)
@@ -68,7 +81,8 @@ def info_cmd(
             value = json.dumps(value, sort_keys=True)
         elif isinstance(value, float):
             value = f"{value:g}"
-        rows.append((key.replace("_", " "), str(value)))
+        label = "bits/sample (per stored value)" if key == "bits_per_sample" else key
+        rows.append((label.replace("_", " "), str(value)))
     kv_table(str(file), rows)
 
 
@@ -166,22 +180,32 @@ def encode_cmd(
     dtype: Annotated[
         str | None, typer.Option(help="Raw binary (.bin/.dat): sample type (int16).")
     ] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
 ) -> None:
-    """Compress a data file of any size into an .rcz container, chunk by chunk (written
-    atomically). A lossy target is fitted on an excerpt, then held chunk by chunk."""
+    """Compress a data file of any size into an .rcz container, chunk by chunk.
+
+    The container appears only once complete. Codec options come from --config FILE and
+    --set KEY=VALUE (`ratecraft codecs NAME` lists them); under a ratio or max-error budget,
+    rate control sets the codec's own knob, fitted on an excerpt and then held chunk by chunk.
+    """
     from ratecraft import api
 
+    options: dict[str, Any] = {}
     if model is not None:
         if codec or lossless or ratio is not None or max_error is not None:
             raise BadInputError("--model carries its codec and budget; drop the other options")
         if save_model is not None:
             raise BadInputError("--save-model keeps a model trained here; --model is one already")
+        if config is not None or set_:
+            raise BadInputError("--model carries its options; drop --config and --set")
         fitted = api.load_codec(model)
         name, setting = fitted.name, f"model {model}"
     else:
         budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
         name = codec or api.default_codec(budget)
         api.check_codec(name, budget)
+        options = codec_options(name, config, read_options(config, set_))
         setting = budget.describe()
     check_output(output, input)
     if output.suffix.lower() != api.CONTAINER_SUFFIX:
@@ -189,9 +213,15 @@ def encode_cmd(
     with api.open(
         input, fs=fs, dataset=dataset, kind=kind, channels=channels, dtype=dtype
     ) as source:
+        if notes.isEnabledFor(logging.DEBUG):  # describing a float file scans it
+            notes.debug("read %s: %s", input, describe_line(source))
         if model is None:
             with spinner(f"fitting {name} ({setting})"):
-                fitted = api.fit(source.excerpt(api.FIT_SAMPLES), codec=name, budget=budget)
+                fitted = api.fit(
+                    source.excerpt(api.FIT_SAMPLES), codec=name, budget=budget, config=options
+                )
+            warn_replaced(name, options, fitted.config)
+            notes.debug("fitted %s: %s", name, fitted.config.model_dump(mode="json"))
             if fitted.model_sha256() is not None and save_model is None:
                 raise BadInputError(
                     f"{name} trained a model that its file needs to decode: pass --save-model "
@@ -226,8 +256,8 @@ def encode_cmd(
         ("container", size_text(stats.container_bytes)),
         ("ratio", f"{stats.ratio:.3f}"),
         (
-            "bits/sample",
-            f"{stats.bits_per_sample:.3f} actual, {fmt(stats.estimated_bits_per_sample)} estimated",
+            "bits/sample (per stored value)",
+            f"{stats.bits_per_sample:.3f} real, {fmt(stats.estimated_bits_per_sample)} estimated",
         ),
         ("time", f"{stats.seconds:.3f} s ({doc['samples_per_s']:,.0f} samples/s)"),
     ]
@@ -267,8 +297,10 @@ def decode_cmd(
         str | None, typer.Option(help="End of the range (exclusive), as --start.")
     ] = None,
 ) -> None:
-    """Decode an .rcz container (or a time range of it) and write the data; every chunk read
-    is checked first."""
+    """Decode an .rcz container, or a time range of it, and write the data.
+
+    Every chunk read is checked first; --start/--stop read only the chunks the range needs.
+    """
     from ratecraft import api
     from ratecraft.data.io import WRITERS
 

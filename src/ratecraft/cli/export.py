@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ratecraft.cli.app import app, guarded, kv_table, print_json, spinner
+from ratecraft.cli.logs import stdout_to_log
 
 
 @app.command("export")
@@ -32,7 +33,7 @@ def export_cmd(
 
     from ratecraft.export import export_encoder
 
-    with spinner(f"exporting {model} to {format}"):
+    with spinner(f"exporting {model} to {format}"), stdout_to_log("export"):
         report = export_encoder(model, format, output, batch=batch, tolerance=tolerance)
     doc = asdict(report)
     if as_json:

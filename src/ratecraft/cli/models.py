@@ -20,26 +20,15 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ratecraft.cli.app import app, guarded, kv_table, print_json, spinner
+from ratecraft.cli.app import app, describe_line, guarded, kv_table, notes, print_json, spinner
+from ratecraft.cli.codecs import (
+    ConfigOption,
+    SetOption,
+    codec_options,
+    read_options,
+    warn_replaced,
+)
 from ratecraft.errors import BadInputError
-
-
-def _read_config(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise BadInputError(f"{path}: the config must be a mapping of options")
-    return doc
 
 
 def _publish_folder(staged: Path, target: Path) -> None:
@@ -58,12 +47,15 @@ def fit_cmd(
         Path, typer.Argument(help="Training data: a table (.csv, .npz, .h5) or a recording.")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to write.")],
-    codec: Annotated[str, typer.Option(help="Learned codec to train.")] = "vqvae",
-    config: Annotated[
-        Path | None, typer.Option(help="YAML with codec options (model, ratios, training).")
+    codec: Annotated[
+        str | None,
+        typer.Option(help="Codec to fit (default: spike-lfp for recordings, vqvae for tables)."),
     ] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
     ratio: Annotated[
-        float | None, typer.Option(help="Target raw/compressed ratio; default: the config's bits.")
+        float | None,
+        typer.Option(help="Target raw/compressed ratio; without it the config's own size."),
     ] = None,
     kind: Annotated[
         str | None, typer.Option(help="Read a 2-D array as 'recording' or 'table'.")
@@ -76,30 +68,37 @@ def fit_cmd(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Fit a codec to a data file (training it when it learns) and save it (codec.json, plus
-    weights.safetensors for a trained one); `encode --model` then uses it.
+    """Fit a codec to a data file (training it when it learns) and save it as a model folder.
 
-    Training checkpoints go to a hidden folder beside the model (``.NAME.train``), so an
-    interrupted fit continues with ``--resume``; it is removed once the model is written (the
-    model folder keeps the training ``metrics.jsonl`` and, when tensorboard is installed, the
-    ``tensorboard/`` event files).
+    The folder holds codec.json (plus weights.safetensors for a trained codec); `encode --model`
+    and `decode --model` use it. Training checkpoints go to a hidden folder beside it
+    (.NAME.train), so an interrupted fit continues with --resume; the model folder keeps the
+    training metrics.jsonl (and tensorboard/ when tensorboard is installed). The summary gives
+    the real ratio of the model on the training data.
     """
     from ratecraft import api
     from ratecraft.codecs import Budget, get_codec
 
-    options = _read_config(config)
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
         raise BadInputError(f"{output}: folder {folder} does not exist")
+    given = read_options(config, set_)
+    options = codec_options(codec, config, given) if codec is not None else None
     train_dir = folder / f".{output.name}.train"
     if resume and not train_dir.is_dir():
         raise BadInputError(f"--resume: no interrupted fit of {output} to continue ({train_dir})")
+    data = api.load(data_file, kind=kind, fs=fs)
+    notes.debug("read %s: %s", data_file, describe_line(data))
+    if codec is None:
+        codec = api.default_fit_codec(data)
+        notes.debug("fitting %s, the default codec for this kind of data", codec)
+        options = codec_options(codec, config, given)
     if not resume and train_dir.exists():
         shutil.rmtree(train_dir)
-    data = api.load(data_file, kind=kind, fs=fs)
     budget = Budget(ratio=ratio) if ratio is not None else None
-    with spinner(f"training {codec}"):
+    with spinner(f"fitting {codec}" + (f" (ratio={ratio:g})" if ratio else "")):
         fitted = get_codec(codec, options).fit(data, budget, train_dir=train_dir, resume=resume)
+    warn_replaced(codec, options, fitted.config)
     staged = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=folder))
     try:
         fitted.save(staged)
@@ -112,17 +111,66 @@ def fit_cmd(
         if staged.exists():
             shutil.rmtree(staged)
     shutil.rmtree(train_dir, ignore_errors=True)
-    report: dict[str, Any] = dict(fitted.fit_report)
-    doc = {"codec": codec, "model": str(output), **report}
+    with spinner("measuring the model on the training data"):
+        _, stats = fitted.encode_with_stats(data)
+    doc = {
+        "codec": codec,
+        "model": str(output),
+        **dict(fitted.fit_report),
+        "target_ratio": ratio,
+        "ratio": stats.ratio,  # the real container of the training data, as `encode` writes it
+        "bits_per_sample": stats.bits_per_sample,
+        "estimated_bits_per_sample": stats.estimated_bits_per_sample,
+    }
     if as_json:
         print_json(doc)
         return
-    kv_table(f"trained {codec} -> {output}", [(k, _short(v)) for k, v in doc.items()])
+    kv_table(f"fitted {codec} -> {output}", summary_rows(doc))
 
 
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
+_SHOWN_FIRST = ("codec", "model", "ratio", "target_ratio", "bits_per_sample")
+_LABELS = {
+    "ratio": "ratio on the training data",
+    "model_ratio": "ratio of the model alone",
+    "target_ratio": "target ratio",
+    "bits_per_sample": "bits/sample (per stored value)",
+    "val_loss": "validation loss",
+    "lmbda": "λ (rate–distortion weight)",
+}
+
+
+def summary_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rows of a fit summary: the real rate first, then what the codec reports, every
+    value in full (nested figures flattened, long lists counted)."""
+    rows = [("codec", str(doc["codec"])), ("model", str(doc["model"]))]
+    target = doc.get("target_ratio")
+    ratio = f"{doc['ratio']:.3f}" + (f" (target {target:g})" if target else "")
+    rows.append((_LABELS["ratio"], ratio))
+    est = doc.get("estimated_bits_per_sample")
+    rows.append(
+        (
+            _LABELS["bits_per_sample"],
+            f"{doc['bits_per_sample']:.4g} real"
+            + (f", {est:.4g} estimated" if est is not None else ""),
+        )
+    )
+    for key, value in doc.items():
+        if key in _SHOWN_FIRST or key == "estimated_bits_per_sample" or value is None:
+            continue
+        rows.append((_LABELS.get(key, key.replace("_", " ")), _value_text(value)))
+    return rows
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value_text(v)}" for k, v in value.items() if v is not None)
+    if isinstance(value, list) and (len(value) > 6 or any(isinstance(v, dict) for v in value)):
+        return f"{len(value)} entries (--json lists them)"
+    if isinstance(value, list):
+        return ", ".join(_value_text(v) for v in value)
+    return str(value)
 
 
 @app.command("diagnose")

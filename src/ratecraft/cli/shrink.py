@@ -26,7 +26,8 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ratecraft.cli.app import app, guarded, kv_table, print_json
+from ratecraft.cli.app import app, guarded, kv_table, print_json, steps_bar
+from ratecraft.cli.logs import stdout_to_log
 from ratecraft.errors import BadInputError
 
 
@@ -174,7 +175,7 @@ def shrink_cmd(
         raise BadInputError(f"{output}: exists and is not a folder")
     plan = Recipe.from_file(recipe)
     budget = None if memory_budget_mb is None else int(memory_budget_mb * 2**20)
-    with _StepBar(len(plan.steps)) as progress:
+    with steps_bar("shrink") as progress, stdout_to_log("shrink"):
         common = {"batch_size": batch_size, "budget": budget, "progress": progress}
         if is_artifact(source):
             doc = _shrink_artifact(source, plan, output, calib, **common)
@@ -201,32 +202,3 @@ def shrink_cmd(
         return
     rows = [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in doc.items()]
     kv_table(f"shrunk {model} -> {output}", rows)
-
-
-class _StepBar:
-    """Rich progress over recipe steps on a terminal; a no-op callback otherwise."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar: Any = None
-
-    def __enter__(self) -> Any:
-        import sys
-
-        if not sys.stderr.isatty():
-            return None
-        from rich.progress import BarColumn, Progress, TextColumn
-
-        from ratecraft.cli.app import console
-
-        self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), console=console(stderr=True),
-            transient=True,
-        )  # fmt: skip
-        self.bar.__enter__()
-        task = self.bar.add_task("shrink", total=self.total)
-        return lambda i, n, name: self.bar.update(task, completed=i, description=f"shrink: {name}")
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)

@@ -205,8 +205,9 @@ class Codec(ABC):
 
     ``version`` is the version of the payloads it writes (decoders refuse newer ones);
     ``config_version`` the version of what it saves in ``codec.json`` (the store migrates older
-    ones through :meth:`migrate_config` or refuses them). ``kinds``, ``supports_lossy`` and
-    ``learned`` describe the codec for listings; nothing in the coding path branches on them.
+    ones through :meth:`migrate_config` or refuses them). ``kinds``, ``supports_lossy``,
+    ``budgets`` (the budget modes :meth:`fit` accepts: ``lossless``, ``ratio``, ``max_error``)
+    and ``learned`` describe the codec for listings; nothing in the coding path branches on them.
     """
 
     name: ClassVar[str]
@@ -215,6 +216,7 @@ class Codec(ABC):
     config_cls: ClassVar[type[CodecConfig]] = CodecConfig
     kinds: ClassVar[tuple[str, ...]] = ("recording", "table")
     supports_lossy: ClassVar[bool] = False
+    budgets: ClassVar[tuple[str, ...]] = ("lossless",)
     learned: ClassVar[bool] = False  # descriptive: fit() trains a model the decoder needs
     tensor_framework: ClassVar[str] = "np"  # how the store reads its tensors: "np" or "pt"
     # the config field a ratio target may adjust between chunks of one encode (each chunk

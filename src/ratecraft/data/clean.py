@@ -47,10 +47,17 @@ class CleaningConfig(CheckedModel):
     Duplicates are exact copies (same values, same NaN positions) of an earlier kept feature.
     """
 
-    max_nan_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
-    drop_constant: bool = True
-    drop_duplicates: bool = True
-    constant_tolerance: float = Field(default=1e-12, ge=0.0, le=1.0)
+    max_nan_fraction: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="drop a feature with more non-finite cells"
+    )
+    drop_constant: bool = Field(True, description="drop constant features (rebuilt on decode)")
+    drop_duplicates: bool = Field(True, description="drop exact copies (rebuilt on decode)")
+    constant_tolerance: float = Field(
+        default=1e-12,
+        ge=0.0,
+        le=1.0,
+        description="spread, relative to max(1, max |x|), at most which a feature is constant",
+    )
 
 
 class DroppedFeature(CheckedModel):

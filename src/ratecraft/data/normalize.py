@@ -50,10 +50,19 @@ class NormalizeConfig(CheckedModel):
     the standardization statistics always use every row.
     """
 
-    transform: Literal["auto", "identity", "asinh"] = "auto"
-    asinh_exponents: tuple[float, ...] = (-4.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0)
-    min_gain: float = Field(default=0.1, ge=0.0)
-    max_choice_rows: int = Field(default=100_000, ge=10)
+    transform: Literal["auto", "identity", "asinh"] = Field(
+        "auto", description="per-feature shape: auto chooses identity or asinh by a score"
+    )
+    asinh_exponents: tuple[float, ...] = Field(
+        (-4.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0),
+        description="k of the asinh scales tried, s = median |x| · 10^k",
+    )
+    min_gain: float = Field(
+        default=0.1, ge=0.0, description="score gain asinh needs over identity to be chosen"
+    )
+    max_choice_rows: int = Field(
+        default=100_000, ge=10, description="rows (evenly spaced) that score the candidates"
+    )
 
     @model_validator(mode="after")
     def _exponents(self) -> Self:

@@ -134,8 +134,9 @@ def markdown(diag: dict[str, Any]) -> str:
     )
     lines = [
         f"**{diag['codec']}**: {diag['samples']} samples, ratio {diag['ratio']:.2f}, "
-        f"{diag['bits_per_sample']:.2f} bits/sample (estimated "
-        f"{diag['estimated_bits_per_sample']:.2f}), {diag['parameters']} parameters, "
+        f"{diag['bits_per_sample']:.3f} bits/sample real, "
+        f"{diag['estimated_bits_per_sample']:.3f} estimated (per stored value), "
+        f"{diag['parameters']} parameters, "
         f"worst/best category error {diag['worst_best_error_ratio']:.3g}",
         "",
         head,

@@ -1,4 +1,5 @@
-"""A self-contained markdown report of benchmark records: inputs, results table, plots, notes."""
+"""A self-contained markdown report of benchmark records: summary and plots first, then the
+inputs, the results table, grouped refusals and notes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ratecraft.bench import RunRecord, markdown_table
+from ratecraft.report.summary import refusals_markdown
 
 DEFINITIONS = (
     "**ratio** = raw bytes / bytes of the `.rcz` container file, headers included. "
@@ -90,41 +92,53 @@ def render_report(
     *,
     title: str = "ratecraft benchmark",
     intro: str = "",
+    summary: str = "",
     inputs: Sequence[dict[str, Any]] = (),
     settings: Sequence[str] = (),
     plots: Sequence[tuple[str, str]] = (),
     notes: Sequence[str] = (),
 ) -> str:
-    """The report as markdown text.
+    """The report as markdown text: the summary first (``summary``, e.g. from
+    :func:`~ratecraft.report.summary.summary_markdown`), then the details.
 
     ``plots`` are ``(caption, relative path)`` pairs, ``settings`` and ``notes`` bullet lines.
-    Refused and failed runs are listed again after the table with their full reasons.
+    The results table holds the runs that ran; failures are listed again with their reasons,
+    and the runs codecs refused are grouped by input and reason instead of one row each.
     """
     blocks = [f"# {title}"]
     if intro:
         blocks.append(intro.strip())
-    if inputs:
-        blocks += ["## Inputs", inputs_table(inputs)]
-    if settings:
-        blocks += ["## Settings", _bullets(settings)]
-    blocks += ["## Results", markdown_table(records), DEFINITIONS]
-    families = family_nmse_tables(records)
-    if families:
-        blocks += ["### Per-family NMSE (tables)", families]
-    failed = [r for r in records if r.status == "failed"]
-    refused = [r for r in records if r.status not in ("ok", "failed")]
-    for heading, rows in (("### Failures", failed), ("### Refused runs", refused)):
-        if rows:
-            blocks += [
-                heading,
-                _bullets(f"{r.input} · {r.codec} · {r.setting}: {r.error}" for r in rows),
-            ]
+    if summary:
+        blocks += ["## Summary", summary.strip()]
     if plots:
         blocks.append("## Plots")
         for caption, path in plots:
             blocks += [f"### {caption}", f"![{caption}]({path})"]
+    blocks.append("## Details")
+    if inputs:
+        blocks += ["### Inputs", inputs_table(inputs)]
+    if settings:
+        blocks += ["### Settings", _bullets(settings)]
+    ran = [r for r in records if r.status in ("ok", "failed")]
+    blocks += [
+        "### Results",
+        markdown_table(ran) if ran else "No run produced a result.",
+        DEFINITIONS,
+    ]
+    families = family_nmse_tables(records)
+    if families:
+        blocks += ["### Per-family NMSE (tables)", families]
+    failed = [r for r in records if r.status == "failed"]
+    if failed:
+        blocks += [
+            "### Failures",
+            _bullets(f"{r.input} · {r.codec} · {r.setting}: {r.error}" for r in failed),
+        ]
+    refused = refusals_markdown(records)
+    if refused:
+        blocks += ["### Refused runs (grouped by input and reason)", refused]
     if notes:
-        blocks += ["## Notes", _bullets(notes)]
+        blocks += ["### Notes", _bullets(notes)]
     return "\n\n".join(b.strip("\n") for b in blocks) + "\n"
 
 

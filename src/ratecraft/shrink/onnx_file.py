@@ -8,9 +8,7 @@ the file (no side ``.data`` file an artifact could lose).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import io
 import logging
 import warnings
 from pathlib import Path
@@ -41,7 +39,7 @@ def onnx_export(
 ) -> bool:
     """Write ``module`` to ``path`` with the dynamo exporter; True when the batch is dynamic.
 
-    The exporter prints its progress on stdout and warns about torch internals; both are kept
+    The exporter's progress lines are turned off and its warnings about torch internals kept
     out of the caller's output.
     """
     need("onnx")
@@ -51,9 +49,10 @@ def onnx_export(
         "output_names": [output_name],
         "opset_version": opset,
         "dynamo": True,
+        "verbose": False,
         "external_data": False,
     }  # fmt: skip  (one self-contained file)
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             batch = torch.export.Dim("batch", min=1, max=1 << 20)

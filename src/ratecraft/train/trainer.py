@@ -32,6 +32,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from ratecraft import progress
 from ratecraft.config import CheckedModel
 from ratecraft.errors import BadInputError
 from ratecraft.train.checkpoint import (
@@ -49,6 +50,7 @@ Distortion = Callable[[Tensor, Tensor], Tensor]
 
 log = logging.getLogger(__name__)
 _CKPT = "trainer_state"
+_TASK = "training"  # the progress task of a fit
 
 
 class RDModel(Protocol):
@@ -62,20 +64,40 @@ class RDModel(Protocol):
 class TrainConfig(CheckedModel):
     """Trainer options; the defaults fit a 2000 × 60 table in seconds on two CPU cores."""
 
-    epochs: int = Field(default=60, ge=1, le=100_000)
-    batch_size: int = Field(default=128, ge=1)
-    lr: float = Field(default=3e-3, gt=0.0, allow_inf_nan=False)
-    weight_decay: float = Field(default=1e-4, ge=0.0, allow_inf_nan=False)
-    schedule: Literal["cosine", "plateau", "none"] = "cosine"
-    clip_norm: float | None = Field(default=1.0, gt=0.0)
-    patience: int = Field(default=12, ge=1)
-    min_delta: float = Field(default=1e-5, ge=0.0)
-    val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
-    lmbda: float = Field(default=50.0, gt=0.0, allow_inf_nan=False)
-    rate_gain: float = Field(default=0.5, gt=0.0, le=5.0)
-    seed: int = Field(default=0, ge=0)
-    # where metrics go besides metrics.jsonl (see ratecraft.train.tracking)
-    tracking: Tracking = "auto"
+    epochs: int = Field(default=60, ge=1, le=100_000, description="passes over the training data")
+    batch_size: int = Field(default=128, ge=1, description="rows per optimizer step")
+    lr: float = Field(default=3e-3, gt=0.0, allow_inf_nan=False, description="AdamW learning rate")
+    weight_decay: float = Field(
+        default=1e-4, ge=0.0, allow_inf_nan=False, description="AdamW weight decay"
+    )
+    schedule: Literal["cosine", "plateau", "none"] = Field(
+        "cosine", description="learning-rate schedule"
+    )
+    clip_norm: float | None = Field(
+        default=1.0, gt=0.0, description="gradient-norm clip (null: none)"
+    )
+    patience: int = Field(
+        default=12, ge=1, description="epochs without validation gain before stopping early"
+    )
+    min_delta: float = Field(
+        default=1e-5, ge=0.0, description="validation-loss drop that counts as a gain"
+    )
+    val_fraction: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="rows held out for validation (seeded)"
+    )
+    lmbda: float = Field(
+        default=50.0,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="λ of the loss λ·D + R (adapted each epoch under a rate target)",
+    )
+    rate_gain: float = Field(
+        default=0.5, gt=0.0, le=5.0, description="how fast λ follows a rate target"
+    )
+    seed: int = Field(default=0, ge=0, description="seed of batch order and initialization")
+    tracking: Tracking = Field(
+        "auto", description="metrics besides metrics.jsonl: auto, none, tensorboard or mlflow"
+    )
 
 
 @dataclass
@@ -90,11 +112,15 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """The fields a codec's ``fit_report`` carries about its training run."""
+        """The fields a codec's ``fit_report`` carries about its training run: the epoch whose
+        weights were kept and its validation loss (the best epoch's under early stopping, else
+        the last one's; None without validation data)."""
+        kept = self.history[self.best_epoch - 1] if 0 < self.best_epoch <= len(self.history) else {}
+        val = self.best_val_loss if self.best_val_loss is not None else kept.get("val_loss")
         return {
             "epochs": self.epochs_run,
             "best_epoch": self.best_epoch,
-            "best_val_loss": self.best_val_loss,
+            "val_loss": val,
             "lmbda": self.lmbda,
         }
 
@@ -221,6 +247,7 @@ class Trainer:
         run_epochs = 0
         run_dir = self.metrics_path.parent if self.metrics_path is not None else None
         self._trackers = Trackers(run_dir, cfg.tracking)
+        progress.report(_TASK, state["epoch"], cfg.epochs, unit="epoch")
         while state["epoch"] < cfg.epochs:
             if stop_after is not None and run_epochs >= stop_after:
                 break
@@ -269,6 +296,7 @@ class Trainer:
             record["seconds"] = time.perf_counter() - start
             state["history"].append(record)
             self._log(record)
+            self._report(record, d)
             if early and state["bad_epochs"] >= cfg.patience:
                 stopped = True
                 state["epoch"] = cfg.epochs  # a resumed run must not continue past the stop
@@ -276,6 +304,7 @@ class Trainer:
             if stopped:
                 break
         self._trackers.close()
+        progress.finish(_TASK)
         finished = state["epoch"] >= cfg.epochs
         if finished and early and best_weights is not None:
             model.load_state_dict(best_weights)
@@ -290,6 +319,18 @@ class Trainer:
         )
 
     # ---- persistence ---------------------------------------------------------------------
+    def _report(self, record: dict[str, Any], n_features: int) -> None:
+        """The epoch's progress: losses and the rate in bits per feature value."""
+        progress.report(
+            _TASK,
+            record["epoch"],
+            self.config.epochs,
+            unit="epoch",
+            loss=record["train_loss"],
+            val_loss=record.get("val_loss"),
+            bits_per_value=record["train_rate_bits"] / max(n_features, 1),
+        )
+
     def _log(self, record: dict[str, Any]) -> None:
         log.debug("epoch %d: %s", record["epoch"], record)
         if self.metrics_path is not None:

@@ -83,6 +83,7 @@ class PcaCodec(Codec):
     supports_lossy = True
     version = 2  # 2: each chunk stores its step (a streamed ratio target moves it)
     chunk_knob = "step"
+    budgets = ("ratio",)
 
     def check_input(self, data: Data) -> None:
         finite_float_check(as_block(data), self.name)

@@ -51,6 +51,7 @@ class QuantCodec(Codec):
     supports_lossy = True
     version = 2  # 2: each chunk stores its step (a streamed ratio target moves it)
     chunk_knob = "step"
+    budgets = ("lossless", "ratio", "max_error")
 
     def check_input(self, data: Data) -> None:
         block = as_block(data)

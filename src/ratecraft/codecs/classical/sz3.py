@@ -71,7 +71,7 @@ def _sz3(bound: float, predictor: str) -> Any:
 
 class Sz3Config(CodecConfig):
     error_bound: float = Field(1.0, ge=0.0, description="absolute error bound in sample units")
-    predictor: Predictor = "interpolation-lorenzo"
+    predictor: Predictor = Field("interpolation-lorenzo", description="SZ3's predictor")
     layout: Literal["rows", "block"] = Field(
         "rows", description="one 1-D SZ3 stream per row, or one 2-D field per chunk"
     )
@@ -84,6 +84,7 @@ class Sz3Codec(Codec):
     config_cls = Sz3Config
     config: Sz3Config
     supports_lossy = True
+    budgets = ("lossless", "ratio", "max_error")
 
     def check_input(self, data: Data) -> None:
         block = as_block(data)

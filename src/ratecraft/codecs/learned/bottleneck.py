@@ -103,7 +103,9 @@ class BranchedBottleneck(nn.Module):
 class BottleneckConfig(LearnedTableConfig):
     """Bottleneck codecs: ``max_support`` bounds the integer tables (escape beyond it)."""
 
-    max_support: int = Field(default=4096, ge=1, le=1 << 20)
+    max_support: int = Field(
+        default=4096, ge=1, le=1 << 20, description="integer table support; values beyond it escape"
+    )
 
 
 class _BottleneckCodec(LearnedTableCodec):

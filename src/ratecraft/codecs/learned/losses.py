@@ -28,11 +28,22 @@ class LossConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mse: float = Field(default=1.0, ge=0.0, allow_inf_nan=False)
-    spectral: float = Field(default=0.05, ge=0.0, allow_inf_nan=False)
-    spike: float = Field(default=2.0, ge=0.0, allow_inf_nan=False)
-    spike_threshold_sigma: float = Field(default=4.0, gt=0.0, allow_inf_nan=False)
-    spike_halfwidth: int = Field(default=12, ge=0, le=512)
+    mse: float = Field(default=1.0, ge=0.0, allow_inf_nan=False, description="weight of plain MSE")
+    spectral: float = Field(
+        default=0.05, ge=0.0, allow_inf_nan=False, description="weight of the FFT-magnitude error"
+    )
+    spike: float = Field(
+        default=2.0, ge=0.0, allow_inf_nan=False, description="weight of the MSE near spikes"
+    )
+    spike_threshold_sigma: float = Field(
+        default=4.0,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="a spike crosses this many noise sigmas of the high-passed signal",
+    )
+    spike_halfwidth: int = Field(
+        default=12, ge=0, le=512, description="samples each side of a crossing that count as spike"
+    )
 
 
 def _highpass(x: Tensor) -> Tensor:

@@ -65,22 +65,68 @@ def _default_train() -> TrainConfig:
 class LearnedRecordingConfig(CodecConfig):
     """Options shared by the learned recording codecs (windows, model size, entropy, training)."""
 
-    window: int = Field(default=128, ge=8, le=4096)
-    stages: int = Field(default=3, ge=1, le=6)
-    latent_channels: int = Field(default=8, ge=1, le=1024)
-    max_latent_channels: int = Field(default=64, ge=1, le=1024)
-    bits_per_latent: float = Field(default=1.0, gt=0.0, le=16.0, allow_inf_nan=False)
-    hidden: int = Field(default=32, ge=4, le=1024)
-    encoder_hidden: int = Field(default=8, ge=2, le=1024)
-    entropy: Literal["factorized", "hyperprior"] = "factorized"
-    hyper_channels: int = Field(default=8, ge=1, le=256)
-    latent_step: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
-    loss: LossConfig = Field(default_factory=LossConfig)
-    train: TrainConfig = Field(default_factory=_default_train)
-    val_fraction: float = Field(default=0.15, ge=0.0, lt=0.9)
-    max_windows: int = Field(default=1500, ge=2)
-    batch_windows: int = Field(default=64, ge=1, le=65536)
-    seed: int = Field(default=0, ge=0)
+    window: int = Field(
+        default=128,
+        ge=8,
+        le=4096,
+        description="frames per window the network codes (a multiple of 2^stages)",
+    )
+    stages: int = Field(
+        default=3,
+        ge=1,
+        le=6,
+        description="stride-2 stages: each latent step covers 2^stages frames",
+    )
+    latent_channels: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="latent channels without a ratio budget (a ratio sets them)",
+    )
+    max_latent_channels: int = Field(
+        default=64, ge=1, le=1024, description="most latent channels a ratio budget may choose"
+    )
+    bits_per_latent: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=16.0,
+        allow_inf_nan=False,
+        description="bits a latent is expected to cost, to size latent channels from a ratio",
+    )
+    hidden: int = Field(
+        default=32, ge=4, le=1024, description="width of the network's hidden layers"
+    )
+    encoder_hidden: int = Field(
+        default=8, ge=2, le=1024, description="width of the (small, implant-sized) encoder"
+    )
+    entropy: Literal["factorized", "hyperprior"] = Field(
+        "factorized",
+        description="latent entropy model: fixed per-channel tables or a scale hyperprior",
+    )
+    hyper_channels: int = Field(
+        default=8, ge=1, le=256, description="channels of the hyperprior's side latents"
+    )
+    latent_step: float = Field(
+        default=1.0,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="quantization step of the latents (a ratio budget searches it)",
+    )
+    loss: LossConfig = Field(default_factory=LossConfig, description="distortion terms of training")
+    train: TrainConfig = Field(default_factory=_default_train, description="the trainer")
+    val_fraction: float = Field(
+        default=0.15,
+        ge=0.0,
+        lt=0.9,
+        description="last fraction of the recording kept for validation",
+    )
+    max_windows: int = Field(
+        default=1500, ge=2, description="training windows at most (a seeded sample of them)"
+    )
+    batch_windows: int = Field(
+        default=64, ge=1, le=65536, description="windows per network call when coding"
+    )
+    seed: int = Field(default=0, ge=0, description="seed of initialization and window sampling")
 
 
 class LearnedRecordingCodec(Codec):
@@ -90,9 +136,9 @@ class LearnedRecordingCodec(Codec):
     config: LearnedRecordingConfig
     kinds = ("recording",)
     supports_lossy = True
+    budgets: ClassVar[tuple[str, ...]] = ("ratio",)  # or none: the config's latent width
     learned = True
     tensor_framework = "pt"
-    accepts_max_error: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -163,7 +209,7 @@ class LearnedRecordingCodec(Codec):
                 f"{self.name} is a lossy learned codec; it cannot meet a lossless budget "
                 "(use a lossless codec such as predictive or flac)"
             )
-        if budget is not None and budget.max_error is not None and not self.accepts_max_error:
+        if budget is not None and budget.max_error is not None and "max_error" not in self.budgets:
             raise BadInputError(
                 f"{self.name} cannot guarantee a max_error; give a ratio (or use the vae codec)"
             )

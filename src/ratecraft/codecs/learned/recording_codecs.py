@@ -35,7 +35,10 @@ def _common(cfg: LearnedRecordingConfig) -> dict:
 
 
 class ConvAEConfig(LearnedRecordingConfig):
-    encoder: Literal["conv", "frame"] = "conv"
+    encoder: Literal["conv", "frame"] = Field(
+        "conv",
+        description="conv: stride-2 convolutions; frame: one frame-rate convolution (faster)",
+    )
 
 
 @register_codec("conv-ae")
@@ -60,7 +63,7 @@ class ConvAECodec(LearnedRecordingCodec):
 
 
 class LstmAEConfig(LearnedRecordingConfig):
-    heads: int = Field(default=2, ge=1, le=64)
+    heads: int = Field(default=2, ge=1, le=64, description="attention heads over time steps")
 
 
 @register_codec("lstm-ae")
@@ -76,9 +79,11 @@ class LstmAECodec(LearnedRecordingCodec):
 
 
 class TransformerConfig(LearnedRecordingConfig):
-    heads: int = Field(default=2, ge=1, le=64)
-    layers: int = Field(default=1, ge=1, le=24)
-    attention: Literal["auto", "full", "linear"] = "auto"
+    heads: int = Field(default=2, ge=1, le=64, description="attention heads per layer")
+    layers: int = Field(default=1, ge=1, le=24, description="transformer blocks")
+    attention: Literal["auto", "full", "linear"] = Field(
+        "auto", description="full softmax, linear (kernelized), or auto: full up to 64 tokens"
+    )
 
 
 @register_codec("transformer")
@@ -103,10 +108,20 @@ class TransformerCodec(LearnedRecordingCodec):
 
 
 class SpatialConfig(LearnedRecordingConfig):
-    hidden: int = Field(default=16, ge=4, le=1024)
-    neighbours: int = Field(default=4, ge=1, le=64)
-    bits_per_latent: float = Field(default=2.0, gt=0.0, le=16.0, allow_inf_nan=False)
-    max_latent_channels: int = Field(default=128, ge=1, le=1024)
+    hidden: int = Field(default=16, ge=4, le=1024, description="width of the hidden layers")
+    neighbours: int = Field(
+        default=4, ge=1, le=64, description="electrodes each one is connected to in the graph"
+    )
+    bits_per_latent: float = Field(
+        default=2.0,
+        gt=0.0,
+        le=16.0,
+        allow_inf_nan=False,
+        description="bits a latent is expected to cost, to size latent channels from a ratio",
+    )
+    max_latent_channels: int = Field(
+        default=128, ge=1, le=1024, description="most latent channels a ratio budget may choose"
+    )
 
 
 @register_codec("spatial")

@@ -118,12 +118,33 @@ class VaeModel(RecordingModel):
 
 
 class VaeConfig(LearnedRecordingConfig):
-    beta: float = Field(default=0.05, ge=0.0, allow_inf_nan=False)
-    nll_weight: float = Field(default=0.1, ge=0.0, allow_inf_nan=False)
-    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    mc_samples: int = Field(default=4, ge=0, le=256)
-    error_bound: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
-    calibration_quantile: float = Field(default=0.95, gt=0.0, le=1.0)
+    beta: float = Field(
+        default=0.05, ge=0.0, allow_inf_nan=False, description="weight of the KL term"
+    )
+    nll_weight: float = Field(
+        default=0.1,
+        ge=0.0,
+        allow_inf_nan=False,
+        description="weight of the Gaussian likelihood that trains the uncertainty head",
+    )
+    dropout: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="decoder dropout (for MC-dropout uncertainty)"
+    )
+    mc_samples: int = Field(
+        default=4, ge=0, le=256, description="MC-dropout passes of the uncertainty estimate"
+    )
+    error_bound: float | None = Field(
+        default=None,
+        ge=0.0,
+        allow_inf_nan=False,
+        description="max error (stored units) the residual layer holds; a max_error budget sets it",
+    )
+    calibration_quantile: float = Field(
+        default=0.95,
+        gt=0.0,
+        le=1.0,
+        description="quantile of |error| / predicted std the uncertainty is calibrated to",
+    )
 
 
 def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -144,7 +165,7 @@ class VaeCodec(LearnedRecordingCodec):
     config_cls: ClassVar[type[CodecConfig]] = VaeConfig
     config: VaeConfig
     version = 2  # 2: the error-bound layer is the shared refinement layer
-    accepts_max_error = True
+    budgets = ("ratio", "max_error")
     _extra_keys = ("calibration",)
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:

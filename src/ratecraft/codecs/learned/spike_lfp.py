@@ -95,7 +95,7 @@ class SpikeLfpConfig(CodecConfig):
     gain_step: float = Field(0.06, gt=0, le=1, description="log-amplitude step of spike gains")
     pre_ms: float = Field(0.5, gt=0, le=5, description="waveform before the trough")
     post_ms: float = Field(1.0, gt=0, le=10, description="waveform after the trough")
-    dead_zone: float = Field(0.2, ge=0.0, lt=0.5)
+    dead_zone: float = Field(0.2, ge=0.0, lt=0.5, description="widens the zero bin by 2·dead_zone")
     spike_step_scale: float = Field(
         0.5, gt=0, le=1, description="residual mode: step factor near coded spikes (1 = off)"
     )
@@ -106,7 +106,7 @@ class SpikeLfpConfig(CodecConfig):
         True, description="add seeded spike-band noise at the coded level (comfort noise)"
     )
     closed_loop: int = Field(3, ge=0, le=50, description="detector passes that fix lost spikes")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, description="seed of k-means and the comfort noise")
 
     @field_validator("spike_step_scales")
     @classmethod
@@ -134,6 +134,7 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
     config: SpikeLfpConfig
     kinds = ("recording",)
     supports_lossy = True
+    budgets = ("ratio",)  # or none: the config's step
     learned = True
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:

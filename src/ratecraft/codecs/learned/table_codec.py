@@ -84,22 +84,53 @@ _MIN_STEP = 1e-6  # finest refinement step (normalized units)
 class LearnedTableConfig(CodecConfig):
     """Options shared by the learned table codecs (pipeline, allocation, training)."""
 
-    grouping: str | dict[str, list[str]] = "families"
-    cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
-    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
-    allocation_strategy: str = "auto"
-    compression_ratios: str | list[float] | dict[str, float | list[float]] = "auto"
-    compression_level: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
-    latent_dims: int = Field(default=16, ge=1, le=1_000_000)
-    hidden: int = Field(default=64, ge=4, le=4096)
-    temporal_families: list[str] = Field(default_factory=lambda: ["temporal"])
-    group_weights: dict[str, float] | None = None
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    seed: int = Field(default=0, ge=0)
-    # refinement layer: residual quantization step in normalized units (None: off); with
-    # Budget(ratio=R) fit() searches it unless ``residual`` is False
-    residual: bool = True
-    residual_step: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    grouping: str | dict[str, list[str]] = Field(
+        "families",
+        description="feature groups: families, prefix, cluster, a YAML file or {group: [names]}",
+    )
+    cleaning: CleaningConfig = Field(
+        default_factory=CleaningConfig, description="what is dropped before coding"
+    )
+    normalize: NormalizeConfig = Field(
+        default_factory=NormalizeConfig, description="per-feature normalization"
+    )
+    allocation_strategy: str = Field(
+        "auto",
+        description="bit split across groups: auto (rd), uniform, variance, dimensionality, "
+        "information, balanced, rd or manual",
+    )
+    compression_ratios: str | list[float] | dict[str, float | list[float]] = Field(
+        "auto",
+        description="manual shares per group: '0.5:1:1.5', a list or {group: share | [per level]}",
+    )
+    compression_level: float = Field(
+        default=1.0,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="divides latent dims and bits (2 = half of each)",
+    )
+    latent_dims: int = Field(
+        default=16, ge=1, le=1_000_000, description="latent dimensions in all (before the level)"
+    )
+    hidden: int = Field(default=64, ge=4, le=4096, description="width of the MLP hidden layers")
+    temporal_families: list[str] = Field(
+        default_factory=lambda: ["temporal"],
+        description="families coded as time series (a temporal CNN encoder)",
+    )
+    group_weights: dict[str, float] | None = Field(
+        None, description="{group: weight} of each group's distortion in the loss"
+    )
+    train: TrainConfig = Field(default_factory=TrainConfig, description="the trainer")
+    seed: int = Field(default=0, ge=0, description="seed of grouping, initialization and training")
+    residual: bool = Field(
+        True, description="let a ratio budget spend what the model leaves on a refinement layer"
+    )
+    residual_step: float | None = Field(
+        default=None,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="refinement step in normalized units (null: off; a ratio budget searches it)",
+    )
 
     @model_validator(mode="after")
     def _allocation_ok(self) -> Self:
@@ -124,6 +155,7 @@ class LearnedTableCodec(Codec):
     version: ClassVar[int] = 2  # 2: a fourth payload section, the refinement layer
     kinds = ("table",)
     supports_lossy = True
+    budgets = ("ratio",)  # or none: the config's own bits
     learned = True
     tensor_framework = "pt"
 
@@ -234,9 +266,16 @@ class LearnedTableCodec(Codec):
         return self
 
     def _train(
-        self, z: np.ndarray, bits: float | None, train_dir: str | Path | None, resume: bool
+        self,
+        z: np.ndarray,
+        bits: float | None,
+        train_dir: str | Path | None,
+        resume: bool,
+        metrics_dir: str | Path | None = None,
     ) -> None:
-        """Allocate for ``bits``, build the model and train it on normalized values ``z``."""
+        """Allocate for ``bits``, build the model and train it on normalized values ``z``;
+        checkpoints go to ``train_dir``, metrics to ``metrics_dir`` (default: the same), so a
+        retrain appends its epochs to the first training's ``metrics.jsonl``."""
         assert self.stats is not None
         cfg = self.config
         self.allocation = self._plan(self.stats, bits)
@@ -245,7 +284,9 @@ class LearnedTableCodec(Codec):
         trainer = Trainer(
             cfg.train,
             checkpoint_dir=train_dir,
-            metrics_path=None if train_dir is None else Path(train_dir) / "metrics.jsonl",
+            metrics_path=None
+            if train_dir is None
+            else Path(metrics_dir or train_dir) / "metrics.jsonl",
         )
         self.train_result = trainer.fit(
             self.model,
@@ -282,7 +323,7 @@ class LearnedTableCodec(Codec):
             )
             sub = None if train_dir is None else Path(train_dir) / f"retrain-{attempt}"
             again = resume and sub is not None and (sub / "trainer_state.json").exists()
-            self._train(z, bits, sub, again)
+            self._train(z, bits, sub, again, metrics_dir=train_dir)
             ratio = self._real_ratio(data)
         if ratio < target * (1.0 - _RATIO_TOLERANCE):
             log.warning("%s: the model alone reaches %.2fx, short of %gx", self.name, ratio, target)

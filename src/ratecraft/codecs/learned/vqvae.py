@@ -170,14 +170,29 @@ class HierarchicalVQ(nn.Module):
 class VQVAEConfig(LearnedTableConfig):
     """Hierarchical VQ options: bits per sample, levels, codebook limits, quantizer kind."""
 
-    bits: float = Field(default=36.0, gt=0.0, allow_inf_nan=False)
-    levels: int = Field(default=3, ge=1, le=8)
-    max_codebook_size: int = Field(default=256, ge=2, le=1 << 16)
-    quantizer: Literal["vq", "fsq"] = "vq"
-    commitment_weight: float = Field(default=0.25, ge=0.0)
-    decay: float = Field(default=0.8, gt=0.0, lt=1.0)
-    dead_code_threshold: float = Field(default=2.0, ge=0.0)
-    kmeans_iters: int = Field(default=10, ge=1)
+    bits: float = Field(
+        default=36.0,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="token bits per sample (row) without a ratio budget",
+    )
+    levels: int = Field(default=3, ge=1, le=8, description="residual quantizers, coarse to fine")
+    max_codebook_size: int = Field(
+        default=256, ge=2, le=1 << 16, description="largest codebook of any group and level"
+    )
+    quantizer: Literal["vq", "fsq"] = Field(
+        "vq", description="vq: learned codebooks; fsq: finite scalar quantization"
+    )
+    commitment_weight: float = Field(
+        default=0.25, ge=0.0, description="weight of the VQ commitment loss"
+    )
+    decay: float = Field(default=0.8, gt=0.0, lt=1.0, description="EMA decay of the codebooks")
+    dead_code_threshold: float = Field(
+        default=2.0, ge=0.0, description="EMA use below which a code is replaced"
+    )
+    kmeans_iters: int = Field(
+        default=10, ge=1, description="k-means iterations of the codebook initialization"
+    )
 
 
 @register_codec("vqvae")
