@@ -201,10 +201,16 @@ def open(
     kind: str | None = None,
     channels: int | None = None,
     dtype: str | None = None,
+    fmt: str | None = None,
+    stream: str | None = None,
 ) -> Source:
-    """A chunked source for a data file of any size (see :func:`ratecraft.data.io.open_source`);
-    close it when done, or use it in a ``with`` block."""
-    return open_source(path, fs=fs, dataset=dataset, kind=kind, channels=channels, dtype=dtype)
+    """A chunked source for a data file of any size (see :func:`ratecraft.data.io.open_source`;
+    ``fmt`` / ``stream`` name a SpikeInterface format and stream); close it when done, or use
+    it in a ``with`` block."""
+    return open_source(
+        path, fs=fs, dataset=dataset, kind=kind, channels=channels, dtype=dtype, fmt=fmt,
+        stream=stream,
+    )  # fmt: skip
 
 
 def encode_file(
@@ -342,6 +348,8 @@ def load(
     fs: float | None = None,
     dataset: str | None = None,
     kind: str | None = None,
+    fmt: str | None = None,
+    stream: str | None = None,
 ) -> Data:
     """Read a data file (see :func:`ratecraft.data.io.read_data`) or decode an `.rcz` container.
 
@@ -350,12 +358,14 @@ def load(
     """
     p = Path(path)
     if p.is_file() and (p.suffix.lower() == CONTAINER_SUFFIX or is_container(p)):
-        if dataset is not None or kind is not None:
-            raise BadInputError(f"{p}: --dataset and --kind do not apply to an .rcz file")
+        if dataset is not None or kind is not None or fmt is not None or stream is not None:
+            raise BadInputError(
+                f"{p}: --dataset, --kind, --format and --stream do not apply to an .rcz file"
+            )
         if fs is not None:
             raise BadInputError(f"{p}: an .rcz file carries its own sample rate; drop --fs")
         return decode(p)
-    return read_data(p, fs=fs, dataset=dataset, kind=kind)
+    return read_data(p, fs=fs, dataset=dataset, kind=kind, fmt=fmt, stream=stream)
 
 
 def load_codec(directory: PathLike) -> Codec:
@@ -370,6 +380,8 @@ def info(
     dataset: str | None = None,
     kind: str | None = None,
     verify: bool = True,
+    fmt: str | None = None,
+    stream: str | None = None,
 ) -> dict[str, Any]:
     """A JSON-friendly description of a data file or of an `.rcz` container.
 
@@ -383,7 +395,9 @@ def info(
     if p.is_file() and (p.suffix.lower() == CONTAINER_SUFFIX or is_container(p)):
         return _with_path(p, lambda: _container_info(p, verify))
     out: dict[str, Any] = {"file": str(p), "format": p.suffix.lower().lstrip(".") or "folder"}
-    with open_source(p, fs=fs, dataset=dataset, kind=kind) as source:
+    with open_source(p, fs=fs, dataset=dataset, kind=kind, fmt=fmt, stream=stream) as source:
+        if source.facts.meta.get("format"):
+            out["format"] = source.facts.meta["format"]
         if p.is_file():
             out["file_bytes"] = p.stat().st_size
         out.update(describe(source))

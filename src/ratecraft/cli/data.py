@@ -35,6 +35,19 @@ from ratecraft.cli.codecs import (
 )
 from ratecraft.errors import BadInputError
 
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Acquisition format SpikeInterface reads (spikeglx, openephys, intan, blackrock, "
+        "nwb, ...); SpikeGLX, Open Ephys and SpikeInterface folders are recognised without it.",
+    ),
+]
+StreamOption = Annotated[
+    str | None,
+    typer.Option(help="Stream of a multi-stream recording (e.g. imec0.ap, imec0.lf)."),
+]
+
 
 @app.command("info")
 @guarded
@@ -55,6 +68,8 @@ def info_cmd(
             help="Read every chunk of an .rcz and check its checksum.",
         ),
     ] = True,
+    data_format: FormatOption = None,
+    stream: StreamOption = None,
 ) -> None:
     """Describe a data file, or an .rcz container (codec, shape, metadata, real ratio).
 
@@ -63,7 +78,9 @@ def info_cmd(
     """
     from ratecraft import api
 
-    doc = api.info(file, fs=fs, dataset=dataset, kind=kind, verify=verify)
+    doc = api.info(
+        file, fs=fs, dataset=dataset, kind=kind, verify=verify, fmt=data_format, stream=stream
+    )
     if as_json:
         print_json(doc)
         return
@@ -180,6 +197,8 @@ def encode_cmd(
     dtype: Annotated[
         str | None, typer.Option(help="Raw binary (.bin/.dat): sample type (int16).")
     ] = None,
+    data_format: FormatOption = None,
+    stream: StreamOption = None,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
@@ -211,8 +230,9 @@ def encode_cmd(
     if output.suffix.lower() != api.CONTAINER_SUFFIX:
         log.warning("%s: containers are usually named *.rcz", output)
     with api.open(
-        input, fs=fs, dataset=dataset, kind=kind, channels=channels, dtype=dtype
-    ) as source:
+        input, fs=fs, dataset=dataset, kind=kind, channels=channels, dtype=dtype, fmt=data_format,
+        stream=stream,
+    ) as source:  # fmt: skip
         if notes.isEnabledFor(logging.DEBUG):  # describing a float file scans it
             notes.debug("read %s: %s", input, describe_line(source))
         if model is None:

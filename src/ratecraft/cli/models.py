@@ -28,6 +28,7 @@ from ratecraft.cli.codecs import (
     read_options,
     warn_replaced,
 )
+from ratecraft.cli.data import FormatOption, StreamOption
 from ratecraft.errors import BadInputError
 
 
@@ -63,6 +64,8 @@ def fit_cmd(
     fs: Annotated[
         float | None, typer.Option(help="Sample rate (Hz) for recordings without one.")
     ] = None,
+    data_format: FormatOption = None,
+    stream: StreamOption = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted fit of the same -o folder.")
     ] = False,
@@ -87,7 +90,7 @@ def fit_cmd(
     train_dir = folder / f".{output.name}.train"
     if resume and not train_dir.is_dir():
         raise BadInputError(f"--resume: no interrupted fit of {output} to continue ({train_dir})")
-    data = api.load(data_file, kind=kind, fs=fs)
+    data = api.load(data_file, kind=kind, fs=fs, fmt=data_format, stream=stream)
     notes.debug("read %s: %s", data_file, describe_line(data))
     if codec is None:
         codec = api.default_fit_codec(data)

@@ -81,7 +81,7 @@ class Source(ABC):
 
     @property
     def nbytes(self) -> int:
-        return self.rows * self.frames * self.dtype.itemsize
+        return int(self.rows * self.frames * self.dtype.itemsize)
 
     @abstractmethod
     def _read(self, start: int, stop: int) -> np.ndarray:
@@ -217,7 +217,11 @@ class ArraySource(Source):
 
 class FileArraySource(Source):
     """A flat little-endian array in a file: ``frames × rows`` interleaved (raw recordings) or
-    ``rows × frames`` (a ``.npy`` body), read with positioned reads per frame range."""
+    ``rows × frames`` (a ``.npy`` body), read with positioned reads per frame range.
+
+    An interleaved file may hold more channels per frame than the source shows
+    (``file_rows``): ``keep`` selects the ones it does (a SpikeGLX file's sync channel stays
+    out of the recording)."""
 
     def __init__(
         self,
@@ -229,15 +233,21 @@ class FileArraySource(Source):
         facts: Facts,
         *,
         interleaved: bool,
+        file_rows: int | None = None,
+        keep: slice | np.ndarray | None = None,
     ) -> None:
         super().__init__(rows, frames, dtype, facts, path)
         self.offset = int(offset)
         self.interleaved = interleaved
+        self.file_rows = rows if file_rows is None else int(file_rows)
+        self.keep = keep
+        if self.file_rows != rows and (keep is None or not interleaved):
+            raise ValueError("a channel selection needs an interleaved file and keep")
         try:
             self._fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             raise BadInputError(f"{path}: cannot read ({exc.strerror})") from None
-        need = self.offset + self.nbytes
+        need = self.offset + self.file_rows * self.frames * self.dtype.itemsize
         size = os.fstat(self._fd).st_size
         if size < need:
             os.close(self._fd)
@@ -253,17 +263,19 @@ class FileArraySource(Source):
     def _read(self, start: int, stop: int) -> np.ndarray:
         n = stop - start
         if self.interleaved:
-            flat = self._pread(start * self.rows, n * self.rows)
-            return flat.reshape(n, self.rows).T
+            flat = self._pread(start * self.file_rows, n * self.file_rows)
+            frames = flat.reshape(n, self.file_rows)
+            return (frames if self.keep is None else frames[:, self.keep]).T
         out = np.empty((self.rows, n), dtype=self.dtype)
         for r in range(self.rows):
             out[r] = self._pread(r * self.frames + start, n)
         return out
 
     def close(self) -> None:
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
-            self._fd = None
+        fd = getattr(self, "_fd", -1)  # -1 once closed
+        if fd >= 0:
+            self._fd = -1
+            os.close(fd)
 
 
 def as_source(data: Data | Source) -> Source:

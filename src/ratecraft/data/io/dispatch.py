@@ -1,9 +1,12 @@
-"""Pick a source or a sink from the path: by extension, Open Ephys for a plain folder.
+"""Pick a source or a sink from the path: by extension, or through SpikeInterface.
 
 Every format opens as a chunked :class:`~ratecraft.data.sources.Source` and writes through a
 :class:`~ratecraft.data.sinks.Sink`, so encode and decode stream any length in constant memory.
-``.npz`` and ``.csv`` (whole archives and text tables) and Open Ephys legacy folders are read
-whole and wrapped; ``read_data``/``write_data`` are the in-memory shortcuts over both.
+``.npz`` and ``.csv`` (whole archives and text tables) are read whole and wrapped. Recordings of
+acquisition systems — ``--format NAME``, a folder SpikeInterface saved, a SpikeGLX ``.bin``
+with its ``.meta``, Open Ephys binary or legacy data — open through
+:mod:`ratecraft.data.io.spikeinterface_io`. ``read_data``/``write_data`` are the in-memory
+shortcuts over both.
 
 Every failure to read is a one-line :class:`BadInputError` naming the path; sinks publish under
 the final name only when everything was written, so a failed write leaves any earlier file
@@ -19,7 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from ratecraft.data.io import hdf5, numpy_files, nwb, openephys, raw, table_csv, wav, zarr_store
+from ratecraft.data.io import (
+    hdf5,
+    numpy_files,
+    nwb,
+    raw,
+    spikeinterface_io,
+    table_csv,
+    wav,
+    zarr_store,
+)
 from ratecraft.data.io.common import bad
 from ratecraft.data.sinks import Sink
 from ratecraft.data.sources import Facts, MemorySource, Source, as_source, data_of
@@ -46,7 +58,6 @@ OPENERS: dict[str, Callable[..., Source]] = {
     ".bin": raw.open_raw,
     ".dat": raw.open_raw,
     ".zarr": zarr_store.open_zarr,
-    ".continuous": _whole(openephys.read_openephys),
     ".csv": _whole(table_csv.read_csv),
 }
 
@@ -102,10 +113,13 @@ _TAKES_FS = frozenset(OPENERS) - {".csv"}
 _TAKES_LAYOUT = frozenset({".bin", ".dat"})
 
 
-def _suffix(p: Path) -> str:
-    if p.is_dir() and p.suffix.lower() != ".zarr":
-        return ".continuous"
-    return p.suffix.lower()
+def _through_spikeinterface(p: Path, fmt: str | None, stream: str | None) -> bool:
+    return (
+        fmt is not None
+        or stream is not None
+        or spikeinterface_io.is_si_folder(p)
+        or spikeinterface_io.recognised(p) is not None
+    )
 
 
 def open_source(
@@ -116,24 +130,41 @@ def open_source(
     kind: str | None = None,
     channels: int | None = None,
     dtype: str | None = None,
+    fmt: str | None = None,
+    stream: str | None = None,
 ) -> Source:
     """A chunked source for the data at ``path`` (close it when done, or use ``with``).
 
     ``fs`` supplies (or overrides) the sample rate, ``dataset`` names the dataset, series or
     array inside an HDF5/NWB/zarr file, ``kind`` (``"recording"`` or ``"table"``) forces how a
-    2-D array is read, and ``channels``/``dtype`` describe a raw binary file. A folder is read
-    as Open Ephys legacy ``.continuous`` files (a ``.zarr`` folder as a zarr store).
+    2-D array is read, ``channels``/``dtype`` describe a raw binary file, and ``fmt`` /
+    ``stream`` name the SpikeInterface format and stream of an acquisition system's recording
+    (recognised without them for SpikeGLX, Open Ephys and SpikeInterface's own folders).
     """
     p = Path(path)
     if not p.exists():
         raise bad(p, "no such file or folder")
-    suffix = _suffix(p)
+    if _through_spikeinterface(p, fmt, stream):
+        for flag, value in (("--dataset", dataset), ("--channels", channels), ("--dtype", dtype)):
+            if value is not None:
+                raise bad(
+                    p,
+                    f"{flag} does not apply: SpikeInterface reads this recording's own description",
+                )
+        return spikeinterface_io.open_spikeinterface(p, fmt=fmt, stream=stream, fs=fs, kind=kind)
+    suffix = p.suffix.lower()
+    if p.is_dir() and suffix != ".zarr":
+        raise bad(
+            p,
+            "a folder that is neither a zarr store, a SpikeInterface-saved folder nor Open Ephys "
+            "data; name its --format",
+        )
     opener = OPENERS.get(suffix)
     if opener is None:
         raise bad(
             p,
-            f"unknown file type {p.suffix or '(none)'!r}; supported: "
-            f"{', '.join(OPENERS)} or an Open Ephys folder",
+            f"unknown file type {p.suffix or '(none)'!r}; supported: {', '.join(OPENERS)}, "
+            "or a recording SpikeInterface reads (--format)",
         )
     options: dict[str, Any] = {"kind": kind}
     if dataset is not None:
@@ -165,11 +196,14 @@ def read_data(
     kind: str | None = None,
     channels: int | None = None,
     dtype: str | None = None,
+    fmt: str | None = None,
+    stream: str | None = None,
 ) -> Recording | FeatureTable:
     """The data at ``path``, whole, in memory (see :func:`open_source` for the options)."""
     with open_source(
-        path, fs=fs, dataset=dataset, kind=kind, channels=channels, dtype=dtype
-    ) as source:
+        path, fs=fs, dataset=dataset, kind=kind, channels=channels, dtype=dtype, fmt=fmt,
+        stream=stream,
+    ) as source:  # fmt: skip
         try:
             return source.to_data()
         except BadInputError:
