@@ -13,7 +13,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench bench-deps install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lossless.py
+
+# command-line tools some benchmarks compare against (benchmarks/ecosystem.py: WavPack)
+bench-deps:
+	command -v wavpack >/dev/null || $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y wavpack
 
 clean:
 	rm -rf $(VENV) ratecraft-demo .pytest_cache

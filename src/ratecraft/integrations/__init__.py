@@ -1,0 +1,1 @@
+"""Ratecraft inside other tools: numcodecs / zarr codecs."""
