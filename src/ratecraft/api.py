@@ -17,6 +17,7 @@ input, with a one-line message, and never leaves a half-written file.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -37,9 +38,10 @@ from ratecraft.codecs.base import (
     frame_range,
     header_facts,
 )
-from ratecraft.data.io import describe, open_sink, open_source, read_data
+from ratecraft.data.io import describe, expand_inputs, open_sink, open_source, read_data
+from ratecraft.data.recording_set import RecordingSet, split_by_recording
 from ratecraft.data.sources import Source
-from ratecraft.data.types import Data, Recording
+from ratecraft.data.types import Data, FeatureTable, Recording
 from ratecraft.errors import BadInputError, UnknownCodecError
 
 __all__ = [
@@ -66,9 +68,10 @@ PathLike = str | os.PathLike[str]
 
 DEFAULT_LOSSLESS_CODEC = "predictive"
 DEFAULT_LOSSY_CODEC = "quant"
-DEFAULT_FIT_CODECS = {"recording": "spike-lfp", "table": "vqvae"}
+DEFAULT_FIT_CODECS = {"recording": "spike-lfp", "recordings": "conv-ae", "table": "vqvae"}
 """What ``ratecraft fit`` trains when no codec is named, by data kind: the learned codec that
-measured best on the benchmarks (README, "Which codec for what")."""
+measured best on the benchmarks (README, "Which codec for what"); for several recordings, the
+windowed codec that measured best there (spike-lfp fits one recording in memory)."""
 CONTAINER_SUFFIX = ".rcz"
 FIT_SAMPLES = 1 << 22  # what a codec fits its knobs (or trains) on when encoding a large file
 
@@ -366,6 +369,69 @@ def load(
             raise BadInputError(f"{p}: an .rcz file carries its own sample rate; drop --fs")
         return decode(p)
     return read_data(p, fs=fs, dataset=dataset, kind=kind, fmt=fmt, stream=stream)
+
+
+def open_training(
+    paths: list[PathLike],
+    val: list[PathLike] | None = None,
+    *,
+    codec: str | None = None,
+    config: dict[str, Any] | None = None,
+    fs: float | None = None,
+    kind: str | None = None,
+    fmt: str | None = None,
+    stream: str | None = None,
+) -> tuple[Data | RecordingSet, str]:
+    """What ``codec`` trains on from the files, folders or globs ``paths`` (``val``: the
+    validation recordings): one file is read whole; several tables are joined row by row;
+    several recordings stay on disk as a :class:`RecordingSet` that the windowed learned
+    codecs stream (held out by recording, seeded, unless ``val`` names them). Returns the data
+    and the codec to fit (``codec``, or the default for that data: :func:`default_fit_codec`).
+    Close a set when done."""
+    files = expand_inputs(list(paths), fmt)
+    val_files = expand_inputs(list(val), fmt) if val else []
+    if len(files) == 1 and not val_files:
+        data = load(files[0], fs=fs, kind=kind, fmt=fmt, stream=stream)
+        return data, codec or default_fit_codec(data)
+    sources = [open(f, fs=fs, kind=kind, fmt=fmt, stream=stream) for f in [*files, *val_files]]
+    try:
+        kinds = {s.facts.kind for s in sources}
+        if kinds == {"table"}:
+            if val_files:
+                raise BadInputError("--val applies to recordings; a table codec validates on rows")
+            table = join_tables([s.to_data() for s in sources], files)
+            return table, codec or default_fit_codec(table)
+        if kinds != {"recording"}:
+            raise BadInputError("the training files mix recordings and tables")
+        codec = codec or DEFAULT_FIT_CODECS["recordings"]
+        if not codec_class(codec).trains_on_sets:
+            windowed = [n for n in available_codecs() if codec_class(n).trains_on_sets]
+            raise BadInputError(
+                f"{codec} fits one recording in memory; several recordings train the windowed "
+                f"learned codecs ({', '.join(windowed)})"
+            )
+        train, held = sources[: len(files)], sources[len(files) :]
+        if held:
+            return RecordingSet(train, held), codec
+        settings = get_codec(codec, config).config
+        val_fraction = float(getattr(settings, "val_fraction", 0.2))
+        return split_by_recording(train, val_fraction, int(getattr(settings, "seed", 0))), codec
+    except BaseException:
+        for s in sources:
+            s.close()
+        raise
+
+
+def join_tables(tables: list[Data], names: list[Path]) -> FeatureTable:
+    """Feature tables with the same features, one after another."""
+    first = tables[0]
+    assert isinstance(first, FeatureTable)
+    for t, name in zip(tables, names, strict=True):
+        assert isinstance(t, FeatureTable)
+        if t.n_features != first.n_features or t.feature_names != first.feature_names:
+            raise BadInputError(f"{name}: its features differ from {names[0]}'s")
+    values = np.concatenate([t.values for t in tables if isinstance(t, FeatureTable)])
+    return dataclasses.replace(first, values=values)
 
 
 def load_codec(directory: PathLike) -> Codec:

@@ -75,13 +75,13 @@ def test_spikeglx_file_round_trips_through_the_cli(tmp_path: Path) -> None:
     path, ap = write_spikeglx(tmp_path)
     info = runner.invoke(app, ["info", str(path), "--json"])
     assert info.exit_code == 0, info.output
-    doc = json.loads(info.output)
+    doc = json.loads(info.stdout)
     assert doc["format"] == "spikeglx"
     assert doc["shape"] == [4, FS] and doc["sample_rate"] == FS
     out = tmp_path / "x.rcz"
     enc = runner.invoke(app, ["encode", str(path), "-o", str(out), "--json"])
     assert enc.exit_code == 0, enc.output
-    assert json.loads(enc.output)["ratio"] > 1.2
+    assert json.loads(enc.stdout)["ratio"] > 1.2
     rec = api.decode(out)
     np.testing.assert_array_equal(rec.samples, ap)
     assert rec.channel_names == ["AP0", "AP1", "AP2", "AP3"]

@@ -25,6 +25,7 @@ from ratecraft.cli.app import (
     print_written,
     size_text,
     spinner,
+    steps_bar,
 )
 from ratecraft.cli.codecs import (
     ConfigOption,
@@ -161,11 +162,25 @@ def synth_cmd(
     print_written(output, data)
 
 
+class BatchBackend(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 @app.command("encode")
 @guarded
 def encode_cmd(
-    input: Annotated[Path, typer.Argument(help="Data file to compress.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Container to write (.rcz).")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Data file to compress; several files, a folder or a quoted glob encode as a "
+            "batch into the folder -o."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Container to write (.rcz); a folder for a batch."),
+    ],
     codec: Annotated[
         str | None, typer.Option(help="Codec name (default: predictive; quant when lossy).")
     ] = None,
@@ -201,14 +216,42 @@ def encode_cmd(
     stream: StreamOption = None,
     config: ConfigOption = None,
     set_: SetOption = None,
+    backend: Annotated[
+        BatchBackend | None,
+        typer.Option(help="Batch: run the containers here one by one (local) or on Ray."),
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Batch on Ray: a cluster's address (else RAY_ADDRESS).")
+    ] = None,
+    part_seconds: Annotated[
+        float | None,
+        typer.Option(help="Batch: one container per this many seconds of each recording."),
+    ] = None,
 ) -> None:
     """Compress a data file of any size into an .rcz container, chunk by chunk.
 
     The container appears only once complete. Codec options come from --config FILE and
     --set KEY=VALUE (`ratecraft codecs NAME` lists them); under a ratio or max-error budget,
     rate control sets the codec's own knob, fitted on an excerpt and then held chunk by chunk.
+
+    Several inputs (or a folder, a glob, --backend, --part-seconds) make a batch: one container
+    per file (or per part) in the folder -o, each its own task, with a manifest that makes the
+    same command resume: finished containers are checked and skipped.
     """
     from ratecraft import api
+    from ratecraft.data.io import expand_inputs
+
+    files = expand_inputs(list(inputs), data_format)
+    if len(files) > 1 or backend is not None or part_seconds is not None or files != inputs:
+        _encode_batch(
+            files, output, codec=codec, lossless=lossless, ratio=ratio, max_error=max_error,
+            model=model, save_model=save_model, config=config, set_=set_, backend=backend,
+            ray_address=ray_address, part_seconds=part_seconds, as_json=as_json,
+            open_options={"fs": fs, "dataset": dataset, "kind": kind, "channels": channels,
+                          "dtype": dtype, "fmt": data_format, "stream": stream},
+        )  # fmt: skip
+        return
+    input = files[0]
 
     options: dict[str, Any] = {}
     if model is not None:
@@ -294,6 +337,73 @@ def encode_cmd(
     if save_model is not None:
         rows.append(("model", f"{save_model} (sha256 {str(doc['model_sha256'])[:16]}…)"))
     kv_table(f"wrote {output}", rows)
+
+
+def _encode_batch(
+    files: list[Path],
+    output: Path,
+    *,
+    codec: str | None,
+    lossless: bool,
+    ratio: float | None,
+    max_error: float | None,
+    model: Path | None,
+    save_model: Path | None,
+    config: Path | None,
+    set_: list[str] | None,
+    backend: BatchBackend | None,
+    ray_address: str | None,
+    part_seconds: float | None,
+    as_json: bool,
+    open_options: dict[str, Any],
+) -> None:
+    """``ratecraft encode`` of many files or parts: see :mod:`ratecraft.batch`."""
+    from ratecraft import api
+    from ratecraft.batch import BatchSettings, run_batch
+
+    if output.exists() and not output.is_dir():
+        raise BadInputError(f"{output}: a batch writes into a folder; this is a file")
+    if save_model is not None:
+        raise BadInputError("--save-model keeps one trained model; fit it first, then --model")
+    if part_seconds is not None and not part_seconds > 0:
+        raise BadInputError(f"--part-seconds must be > 0, not {part_seconds}")
+    options: dict[str, Any] = {}
+    if model is not None:
+        if codec or lossless or ratio is not None or max_error is not None:
+            raise BadInputError("--model carries its codec and budget; drop the other options")
+        if config is not None or set_:
+            raise BadInputError("--model carries its options; drop --config and --set")
+        api.load_codec(model)  # refuse a bad model before any task starts
+    else:
+        budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
+        name = codec or api.default_codec(budget)
+        api.check_codec(name, budget)
+        options = codec_options(name, config, read_options(config, set_))
+        codec = name
+    settings = BatchSettings(
+        codec=codec, lossless=lossless, ratio=ratio, max_error=max_error, options=options,
+        model=None if model is None else str(model.resolve()), part_seconds=part_seconds,
+        **open_options,
+    )  # fmt: skip
+    label = f"encoding {len(files)} file" + ("s" if len(files) > 1 else "")
+    with steps_bar(label) as bar:
+        summary = run_batch(
+            files, output, settings, backend=(backend or BatchBackend.local).value,
+            address=ray_address, progress=bar,
+        )  # fmt: skip
+    if as_json:
+        print_json(summary)
+    else:
+        rows = [
+            ("containers", f"{summary['tasks']} ({summary['skipped']} already done and checked, "
+                           f"{summary['encoded']} encoded, {len(summary['failed'])} failed)"),
+            ("bytes written", size_text(summary["container_bytes"])),
+            ("manifest", summary["manifest"]),
+        ]  # fmt: skip
+        rows += [(Path(k).name, v) for k, v in summary["failed"].items()]
+        kv_table(f"batch into {output}", rows)
+    if summary["failed"]:
+        raise typer.Exit(1)
 
 
 @app.command("decode")

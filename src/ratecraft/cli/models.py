@@ -44,10 +44,22 @@ def _publish_folder(staged: Path, target: Path) -> None:
 @app.command("fit")
 @guarded
 def fit_cmd(
-    data_file: Annotated[
-        Path, typer.Argument(help="Training data: a table (.csv, .npz, .h5) or a recording.")
+    data_files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Training data: tables (.csv, .npz, .h5) or recordings; files, folders or "
+            "globs (quoted)."
+        ),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder to write.")],
+    val: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--val",
+            help="Validation recordings (repeatable); without it whole recordings are held "
+            "out, seeded.",
+        ),
+    ] = None,
     codec: Annotated[
         str | None,
         typer.Option(help="Codec to fit (default: spike-lfp for recordings, vqvae for tables)."),
@@ -71,7 +83,12 @@ def fit_cmd(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Fit a codec to a data file (training it when it learns) and save it as a model folder.
+    """Fit a codec to data files (training it when it learns) and save it as a model folder.
+
+    Several recordings train a windowed learned codec (conv-ae by default) without being read
+    into memory: windows stream through DataLoader workers (--set train.workers=N) and whole
+    recordings validate. Under `torchrun --nproc_per_node N -m ratecraft fit …` the processes
+    share every batch (gloo) and rank 0 writes the model.
 
     The folder holds codec.json (plus weights.safetensors for a trained codec); `encode --model`
     and `decode --model` use it. Training checkpoints go to a hidden folder beside it
@@ -90,17 +107,40 @@ def fit_cmd(
     train_dir = folder / f".{output.name}.train"
     if resume and not train_dir.is_dir():
         raise BadInputError(f"--resume: no interrupted fit of {output} to continue ({train_dir})")
-    data = api.load(data_file, kind=kind, fs=fs, fmt=data_format, stream=stream)
-    notes.debug("read %s: %s", data_file, describe_line(data))
-    if codec is None:
-        codec = api.default_fit_codec(data)
-        notes.debug("fitting %s, the default codec for this kind of data", codec)
-        options = codec_options(codec, config, given)
-    if not resume and train_dir.exists():
-        shutil.rmtree(train_dir)
-    budget = Budget(ratio=ratio) if ratio is not None else None
-    with spinner(f"fitting {codec}" + (f" (ratio={ratio:g})" if ratio else "")):
-        fitted = get_codec(codec, options).fit(data, budget, train_dir=train_dir, resume=resume)
+    from ratecraft.data.recording_set import RecordingSet
+    from ratecraft.train.distributed import finish, join_from_env
+
+    rank, _ = join_from_env()
+    try:
+        data, name = api.open_training(
+            list(data_files), list(val or []), codec=codec, config=options, fs=fs, kind=kind,
+            fmt=data_format, stream=stream,
+        )  # fmt: skip
+        try:
+            if codec is None:
+                notes.debug("fitting %s, the default codec for this data", name)
+                options = codec_options(name, config, given)
+            if isinstance(data, RecordingSet):
+                notes.debug(
+                    "training on %d recordings, validating on %d", len(data.train), len(data.val)
+                )
+            else:
+                notes.debug("read %s: %s", data_files[0], describe_line(data))
+            if rank == 0 and not resume and train_dir.exists():
+                shutil.rmtree(train_dir)
+            budget = Budget(ratio=ratio) if ratio is not None else None
+            with spinner(f"fitting {name}" + (f" (ratio={ratio:g})" if ratio else "")):
+                fitted = get_codec(name, options).fit(
+                    data, budget, train_dir=train_dir if rank == 0 else None, resume=resume
+                )
+        finally:
+            if isinstance(data, RecordingSet):
+                data.close()
+    finally:
+        finish()
+    if rank != 0:
+        return  # rank 0 writes the model and reports
+    codec = name
     warn_replaced(codec, options, fitted.config)
     staged = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=folder))
     try:
@@ -114,17 +154,17 @@ def fit_cmd(
         if staged.exists():
             shutil.rmtree(staged)
     shutil.rmtree(train_dir, ignore_errors=True)
-    with spinner("measuring the model on the training data"):
-        _, stats = fitted.encode_with_stats(data)
-    doc = {
-        "codec": codec,
-        "model": str(output),
-        **dict(fitted.fit_report),
-        "target_ratio": ratio,
-        "ratio": stats.ratio,  # the real container of the training data, as `encode` writes it
-        "bits_per_sample": stats.bits_per_sample,
-        "estimated_bits_per_sample": stats.estimated_bits_per_sample,
-    }
+    doc = {"codec": codec, "model": str(output), **dict(fitted.fit_report), "target_ratio": ratio}
+    if isinstance(data, RecordingSet):  # the fit report measured a held-out recording's stretch
+        doc["measured_on"] = "held-out recording"
+    else:
+        with spinner("measuring the model on the training data"):
+            _, stats = fitted.encode_with_stats(data)
+        doc.update(
+            ratio=stats.ratio,  # the real container of the training data, as `encode` writes it
+            bits_per_sample=stats.bits_per_sample,
+            estimated_bits_per_sample=stats.estimated_bits_per_sample,
+        )
     if as_json:
         print_json(doc)
         return
@@ -148,7 +188,10 @@ def summary_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [("codec", str(doc["codec"])), ("model", str(doc["model"]))]
     target = doc.get("target_ratio")
     ratio = f"{doc['ratio']:.3f}" + (f" (target {target:g})" if target else "")
-    rows.append((_LABELS["ratio"], ratio))
+    label = _LABELS["ratio"]
+    if doc.get("measured_on"):
+        label = f"ratio on a {doc['measured_on']}"
+    rows.append((label, ratio))
     est = doc.get("estimated_bits_per_sample")
     rows.append(
         (
@@ -158,7 +201,7 @@ def summary_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
         )
     )
     for key, value in doc.items():
-        if key in _SHOWN_FIRST or key == "estimated_bits_per_sample" or value is None:
+        if key in (*_SHOWN_FIRST, "estimated_bits_per_sample", "measured_on") or value is None:
             continue
         rows.append((_LABELS.get(key, key.replace("_", " ")), _value_text(value)))
     return rows

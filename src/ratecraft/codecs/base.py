@@ -218,6 +218,7 @@ class Codec(ABC):
     supports_lossy: ClassVar[bool] = False
     budgets: ClassVar[tuple[str, ...]] = ("lossless",)
     learned: ClassVar[bool] = False  # descriptive: fit() trains a model the decoder needs
+    trains_on_sets: ClassVar[bool] = False  # fit() takes a RecordingSet (many recordings on disk)
     tensor_framework: ClassVar[str] = "np"  # how the store reads its tensors: "np" or "pt"
     # the config field a ratio target may adjust between chunks of one encode (each chunk
     # then stores the value it used): how a long recording holds its target while streaming

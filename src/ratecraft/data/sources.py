@@ -19,6 +19,7 @@ picks one by path.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ __all__ = [
     "Facts",
     "FileArraySource",
     "MemorySource",
+    "RangeSource",
     "Source",
     "as_source",
     "data_of",
@@ -276,6 +278,23 @@ class FileArraySource(Source):
         if fd >= 0:
             self._fd = -1
             os.close(fd)
+
+
+class RangeSource(Source):
+    """Frames ``start:stop`` of another source, as a source of its own (one time range of a
+    long recording coded as its own container); closing it leaves the other open."""
+
+    def __init__(self, source: Source, start: int, stop: int) -> None:
+        start, stop = max(0, int(start)), min(int(stop), source.frames)
+        if stop <= start:
+            raise BadInputError(f"{source.path or 'data'}: empty frame range {start}:{stop}")
+        meta = {**source.facts.meta, "range_of_source": [start, stop]}
+        facts = dataclasses.replace(source.facts, meta=meta)
+        super().__init__(source.rows, stop - start, source.dtype, facts, source.path)
+        self.source, self.start = source, start
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        return self.source.read(self.start + start, self.start + stop)
 
 
 def as_source(data: Data | Source) -> Source:

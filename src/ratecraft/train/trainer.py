@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from pydantic import Field
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
 
 from ratecraft import progress
 from ratecraft.config import CheckedModel
@@ -95,6 +96,12 @@ class TrainConfig(CheckedModel):
         default=0.5, gt=0.0, le=5.0, description="how fast λ follows a rate target"
     )
     seed: int = Field(default=0, ge=0, description="seed of batch order and initialization")
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="DataLoader worker processes reading windows of recordings on disk",
+    )
     tracking: Tracking = Field(
         "auto", description="metrics besides metrics.jsonl: auto, none, tensorboard or mlflow"
     )
@@ -152,9 +159,9 @@ class Trainer:
 
     # ---- pieces ----------------------------------------------------------------------------
     def _terms(
-        self, model: nn.Module, x: Tensor, weights: Tensor, lmbda: float
+        self, terms: Callable[[Tensor], Any], x: Tensor, weights: Tensor, lmbda: float
     ) -> tuple[Tensor, dict[str, float]]:
-        x_hat, rate, aux = model.train_terms(x)  # type: ignore[operator]
+        x_hat, rate, aux = terms(x)
         if self._distortion is not None:
             distortion = self._distortion(x_hat, x)
         else:
@@ -173,7 +180,7 @@ class Trainer:
     ) -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            return self._terms(model, x, weights, lmbda)[1]
+            return self._terms(model.train_terms, x, weights, lmbda)[1]  # type: ignore[arg-type]
 
     def _scheduler(self, opt: torch.optim.Optimizer) -> Any:
         cfg = self.config
@@ -187,7 +194,7 @@ class Trainer:
     def fit(
         self,
         model: nn.Module,
-        data: np.ndarray,
+        data: np.ndarray | Dataset[Tensor],
         *,
         feature_weights: np.ndarray | None = None,
         target_bits: float | None = None,
@@ -203,12 +210,31 @@ class Trainer:
         ``val_data`` (same width as ``data``) is the validation set instead of a seeded split of
         ``data`` — e.g. the last stretch of a recording, so validation is later in time than
         training. ``distortion(x_hat, x)`` replaces the weighted MSE.
+
+        ``data`` may also be a ``torch.utils.data.Dataset`` of flat rows (windows read from
+        recordings on disk): batches then come from a ``DataLoader`` with ``config.workers``
+        processes, in the same seeded order, and ``val_data`` is required. Under
+        ``torch.distributed`` (``torchrun``; gloo on CPU) each process takes an equal share of
+        every global batch and gradients are averaged by ``DistributedDataParallel`` weighted
+        by share, so the processes train one model with the global batch of a single process;
+        rank 0 alone writes checkpoints, metrics and progress.
         """
         cfg = self.config
-        x_all = np.asarray(data, dtype=np.float32)
-        if x_all.ndim != 2 or x_all.shape[0] < 2 or not np.isfinite(x_all).all():
-            raise BadInputError("training data must be finite samples × features, ≥ 2 samples")
-        n, d = x_all.shape
+        streamed = isinstance(data, Dataset)
+        if streamed:
+            assert isinstance(data, Dataset)
+            if val_data is None:
+                raise BadInputError("training windows read from disk need validation data")
+            n = len(data)  # type: ignore[arg-type]
+            if n < 2:
+                raise BadInputError("training data must hold at least 2 windows")
+            d = int(data[0].numel())
+            x_all = np.zeros((0, d), np.float32)
+        else:
+            x_all = np.asarray(data, dtype=np.float32)
+            if x_all.ndim != 2 or x_all.shape[0] < 2 or not np.isfinite(x_all).all():
+                raise BadInputError("training data must be finite samples × features, ≥ 2 samples")
+            n, d = x_all.shape
         w = np.ones(d) if feature_weights is None else np.asarray(feature_weights, np.float64)
         if w.shape != (d,) or not (np.isfinite(w).all() and (w > 0).all()):
             raise BadInputError(f"feature_weights must be {d} positive numbers")
@@ -220,13 +246,17 @@ class Trainer:
             v_all = np.asarray(val_data, dtype=np.float32)
             if v_all.ndim != 2 or v_all.shape[1] != d or not np.isfinite(v_all).all():
                 raise BadInputError(f"validation data must be finite rows of {d} features")
-            x_train = torch.from_numpy(x_all)
+            x_train: Tensor | Dataset[Tensor] = data if streamed else torch.from_numpy(x_all)
             x_val = torch.from_numpy(v_all) if v_all.shape[0] else None
         else:
             train_idx, val_idx = split_rows(n, cfg.val_fraction, cfg.seed)
             x_train = torch.from_numpy(x_all[train_idx])
             x_val = torch.from_numpy(x_all[val_idx]) if val_idx.size else None
+        n_train = n if streamed else len(x_train)  # type: ignore[arg-type]
         early = x_val is not None and target_bits is None
+        rank, world = _world()
+        terms = _terms_of(model, world)
+        batches_of = _BatchSource(x_train, cfg.workers)
 
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = self._scheduler(opt)
@@ -246,7 +276,9 @@ class Trainer:
         stopped = False
         run_epochs = 0
         run_dir = self.metrics_path.parent if self.metrics_path is not None else None
-        self._trackers = Trackers(run_dir, cfg.tracking)
+        self._trackers = Trackers(
+            run_dir if rank == 0 else None, cfg.tracking if rank == 0 else "none"
+        )
         progress.report(_TASK, state["epoch"], cfg.epochs, unit="epoch")
         while state["epoch"] < cfg.epochs:
             if stop_after is not None and run_epochs >= stop_after:
@@ -255,20 +287,28 @@ class Trainer:
             start = time.perf_counter()
             model.train()
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-            order = torch.randperm(x_train.shape[0], generator=gen)
+            order = torch.randperm(n_train, generator=gen)
             sums: dict[str, float] = {}
             batches = 0
-            for s in range(0, x_train.shape[0], cfg.batch_size):
-                batch = x_train[order[s : s + cfg.batch_size]]
-                loss, stats = self._terms(model, batch, weights, state["lmbda"])
+            shares = [
+                (share, len(share) / len(full))
+                for s in range(0, n_train, cfg.batch_size)
+                if len(full := order[s : s + cfg.batch_size]) >= world
+                for share in [full.tensor_split(world)[rank]]
+            ]
+            for batch, (_, weight) in zip(
+                batches_of.epoch([idx for idx, _ in shares]), shares, strict=True
+            ):
+                loss, stats = self._terms(terms, batch, weights, state["lmbda"])
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * (weight * world)).backward()  # DDP averages: the global batch's mean
                 if cfg.clip_norm is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
                 opt.step()
                 for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + v
+                    sums[k] = sums.get(k, 0.0) + v * weight
                 batches += 1
+            sums = _summed(sums, world)
             record: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "lr": opt.param_groups[0]["lr"],
@@ -295,14 +335,17 @@ class Trainer:
                     state["bad_epochs"] += 1
             record["seconds"] = time.perf_counter() - start
             state["history"].append(record)
-            self._log(record)
-            self._report(record, d)
+            if rank == 0:
+                self._log(record)
+                self._report(record, d)
             if early and state["bad_epochs"] >= cfg.patience:
                 stopped = True
                 state["epoch"] = cfg.epochs  # a resumed run must not continue past the stop
-            self._save(model, opt, sched, state, best_weights)
+            if rank == 0:
+                self._save(model, opt, sched, state, best_weights)
             if stopped:
                 break
+        batches_of.close()
         self._trackers.close()
         progress.finish(_TASK)
         finished = state["epoch"] >= cfg.epochs
@@ -380,3 +423,84 @@ class Trainer:
         state.update(meta["state"])
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         return best or None
+
+
+# ---- batches, one process or several ------------------------------------------------------
+def _world() -> tuple[int, int]:
+    """``(rank, world size)`` of an initialized ``torch.distributed`` group, else ``(0, 1)``."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class _TrainTerms(nn.Module):
+    """A model's ``train_terms`` as its ``forward``: what DistributedDataParallel wraps (its
+    gradient hooks run only through ``forward``)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.model.train_terms(x)  # type: ignore[operator,no-any-return]
+
+
+def _terms_of(model: nn.Module, world: int) -> Callable[[Tensor], Any]:
+    """What a training step calls: the model's ``train_terms``, or its DDP wrapper."""
+    if world == 1:
+        return model.train_terms  # type: ignore[return-value]
+    return nn.parallel.DistributedDataParallel(_TrainTerms(model), find_unused_parameters=True)
+
+
+def _summed(sums: dict[str, float], world: int) -> dict[str, float]:
+    """Per-batch statistics summed over the processes (each holds its share's weighted part)."""
+    if world == 1 or not sums:
+        return sums
+    keys = sorted(sums)
+    t = torch.tensor([sums[k] for k in keys], dtype=torch.float64)
+    torch.distributed.all_reduce(t)
+    return dict(zip(keys, t.tolist(), strict=True))
+
+
+class _EpochBatches:
+    """The batch sampler of a persistent DataLoader: this epoch's index lists."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Any:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class _BatchSource:
+    """Batches of rows by index: slices of an in-memory tensor, or a DataLoader over a dataset
+    (worker processes kept for the whole fit)."""
+
+    def __init__(self, rows: Tensor | Dataset[Tensor], workers: int) -> None:
+        self.rows = rows
+        self.loader: DataLoader[Tensor] | None = None
+        if not isinstance(rows, Tensor):
+            self.sampler = _EpochBatches()
+            self.loader = DataLoader(
+                rows,
+                batch_sampler=self.sampler,
+                num_workers=workers,
+                persistent_workers=workers > 0,
+                # its own generator: the loader's worker seeds never draw from the global RNG,
+                # so the model's noise is the same with any number of workers
+                generator=torch.Generator().manual_seed(0),
+            )
+
+    def epoch(self, batches: list[Tensor]) -> Any:
+        if self.loader is None:
+            assert isinstance(self.rows, Tensor)
+            return (self.rows[idx] for idx in batches)
+        self.sampler.batches = [idx.tolist() for idx in batches]
+        return iter(self.loader)
+
+    def close(self) -> None:
+        self.loader = None  # its workers end with it

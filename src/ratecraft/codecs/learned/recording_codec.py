@@ -47,15 +47,19 @@ from ratecraft.codecs.learned.blocks import load_weights
 from ratecraft.codecs.learned.losses import LossConfig, RecordingLoss, highpass_sigma
 from ratecraft.codecs.learned.recording_models import RecordingModel
 from ratecraft.codecs.ratecontrol import Knob, fit_ratio
+from ratecraft.data.recording_set import RecordingSet
 from ratecraft.data.types import Data, Recording
 from ratecraft.errors import BadInputError, CorruptStreamError
 from ratecraft.train import checkpoint as ckpt
 from ratecraft.train.trainer import TrainConfig, Trainer, TrainResult
+from ratecraft.train.windows import SourceWindows, channel_stats, window_index
 
 __all__ = ["LearnedRecordingCodec", "LearnedRecordingConfig"]
 
 log = logging.getLogger(__name__)
 _STEP_RANGE = (2.0**-8, 2.0**12)
+_SIGMA_WINDOWS = 512  # training windows the spike-noise level is estimated on (a set on disk)
+_RATE_SAMPLES = 1 << 22  # samples of a held-out recording that rate control runs on (a set)
 
 
 def _default_train() -> TrainConfig:
@@ -138,6 +142,7 @@ class LearnedRecordingCodec(Codec):
     supports_lossy = True
     budgets: ClassVar[tuple[str, ...]] = ("ratio",)  # or none: the config's latent width
     learned = True
+    trains_on_sets = True
     tensor_framework = "pt"
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
@@ -222,6 +227,34 @@ class LearnedRecordingCodec(Codec):
             min(cfg.max_latent_channels, max(1, round(bits * per_sample / cfg.bits_per_latent)))
         )
 
+    def _set_windows(self, rset: RecordingSet) -> tuple[SourceWindows, np.ndarray, Recording]:
+        """Training windows read on demand, validation windows in memory and the recording
+        rate control runs on, from a set of recordings (statistics from its training part)."""
+        cfg = self.config
+        by_time = not rset.val
+        train_span = (0.0, 1.0 - cfg.val_fraction) if by_time else (0.0, 1.0)
+        self.mean, self.std = channel_stats(rset.train, train_span[1])
+        w, limit = cfg.window, cfg.max_windows
+        index = window_index(rset.train, w, limit, cfg.seed, train_span)
+        if len(index) < 2:
+            raise BadInputError(f"{self.name}: the training recordings hold fewer than 2 windows")
+        train = SourceWindows(rset.train, index, w, self.mean, self.std)
+        val_sources = rset.train if by_time else rset.val
+        val_span = (train_span[1], 1.0) if by_time else (0.0, 1.0)
+        val_index = window_index(val_sources, w, max(2, limit // 4), cfg.seed + 1, val_span)
+        val = SourceWindows(val_sources, val_index, w, self.mean, self.std).load()
+        rate_source = val_sources[0]
+        lo = int(rate_source.frames * val_span[0])
+        keep = max(w, _RATE_SAMPLES // max(rate_source.rows, 1))
+        example = rate_source.to_data(lo, min(rate_source.frames, lo + keep))
+        assert isinstance(example, Recording)
+        self.check_input(example)
+        log.info(
+            "%s: %d training windows from %d recordings, %d validation windows from %d",
+            self.name, len(train), len(rset.train), len(val), len(val_sources),
+        )  # fmt: skip
+        return train, val, example
+
     def _split_windows(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Non-overlapping windows of the training (early) and validation (late) parts."""
         cfg = self.config
@@ -246,7 +279,7 @@ class LearnedRecordingCodec(Codec):
 
     def fit(
         self,
-        data: Data,
+        data: Data | RecordingSet,
         budget: Budget | None = None,
         *,
         train_dir: str | Path | None = None,
@@ -255,22 +288,33 @@ class LearnedRecordingCodec(Codec):
     ) -> Self:
         """Normalize, window, size the model from ``budget``, train, then run rate control.
 
+        ``data`` is one recording in memory, or a :class:`RecordingSet` of recordings on disk:
+        their windows are read on demand by a ``DataLoader`` (``train.workers`` processes) and
+        the model is validated on the set's validation recordings; rate control and the fit
+        report then run on a stretch of the first validation recording (of the first training
+        recording's later part when the set names none).
+
         ``train_dir`` receives the trainer's checkpoint and ``metrics.jsonl``; ``resume=True``
         continues an interrupted fit from it; ``stop_after`` ends training after that many
         epochs of this call (a time-boxed or interrupted run; the codec is still usable).
         """
         self._check_budget(budget)
         self.layout = {}
-        self.check_input(data)
-        assert isinstance(data, Recording)
         cfg = self.config
-        x = data.samples.astype(np.float64)
-        n_fit = max(1, int(x.shape[1] * (1 - cfg.val_fraction)))
-        self.mean = x[:, :n_fit].mean(axis=1)
-        self.std = np.maximum(x[:, :n_fit].std(axis=1), 1e-6)
-        z = ((x - self.mean[:, None]) / self.std[:, None]).astype(np.float32)
-        train, val = self._split_windows(z)
-        self.spike_sigma = highpass_sigma(train)
+        if isinstance(data, RecordingSet):
+            train, val, data = self._set_windows(data)
+            sigma_windows = train.load(_SIGMA_WINDOWS)
+        else:
+            self.check_input(data)
+            assert isinstance(data, Recording)
+            x = data.samples.astype(np.float64)
+            n_fit = max(1, int(x.shape[1] * (1 - cfg.val_fraction)))
+            self.mean = x[:, :n_fit].mean(axis=1)
+            self.std = np.maximum(x[:, :n_fit].std(axis=1), 1e-6)
+            z = ((x - self.mean[:, None]) / self.std[:, None]).astype(np.float32)
+            train, val = self._split_windows(z)
+            sigma_windows = train
+        self.spike_sigma = highpass_sigma(sigma_windows)
         self.layout = {
             "n_channels": data.n_channels,
             "channel_names": list(data.channel_names or []),
@@ -300,7 +344,7 @@ class LearnedRecordingCodec(Codec):
         width = data.n_channels * cfg.window
         self.train_result = trainer.fit(
             self.model,
-            train.reshape(len(train), width),
+            train if isinstance(train, SourceWindows) else train.reshape(len(train), width),
             target_bits=None if bits is None else 0.9 * bits * width,
             resume=resume,
             stop_after=stop_after,

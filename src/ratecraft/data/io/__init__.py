@@ -9,10 +9,20 @@ from ratecraft.data.io.describe import describe
 from ratecraft.data.io.dispatch import (
     READERS,
     WRITERS,
+    expand_inputs,
     open_sink,
     open_source,
     read_data,
     write_data,
 )
 
-__all__ = ["READERS", "WRITERS", "describe", "open_sink", "open_source", "read_data", "write_data"]
+__all__ = [
+    "READERS",
+    "WRITERS",
+    "describe",
+    "expand_inputs",
+    "open_sink",
+    "open_source",
+    "read_data",
+    "write_data",
+]

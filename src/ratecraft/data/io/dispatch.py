@@ -15,6 +15,7 @@ untouched.
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -111,6 +112,33 @@ WRITERS = SINKS  # and those write_data does
 _TAKES_DATASET = frozenset({".h5", ".hdf5", ".nwb", ".zarr"})
 _TAKES_FS = frozenset(OPENERS) - {".csv"}
 _TAKES_LAYOUT = frozenset({".bin", ".dat"})
+
+
+_GLOB = frozenset("*?[")
+
+
+def expand_inputs(items: list[PathLike], fmt: str | None = None) -> list[Path]:
+    """The data files ``items`` name: a glob's matches, a plain folder's data files (sorted; a
+    folder that is itself a recording — zarr, SpikeInterface, Open Ephys — stays one), files as
+    they are. Each item must name at least one."""
+    out: list[Path] = []
+    for item in items:
+        text = str(item)
+        if _GLOB & set(text):
+            found = sorted(Path(m) for m in glob.glob(text, recursive=True))
+            if not found:
+                raise BadInputError(f"{text}: no file matches")
+            out += found
+            continue
+        p = Path(item)
+        if p.is_dir() and p.suffix.lower() != ".zarr" and not _through_spikeinterface(p, fmt, None):
+            inside = sorted(f for f in p.iterdir() if f.suffix.lower() in OPENERS and f.is_file())
+            if not inside:
+                raise bad(p, f"holds no data files ({', '.join(OPENERS)})")
+            out += inside
+        else:
+            out.append(p)
+    return out
 
 
 def _through_spikeinterface(p: Path, fmt: str | None, stream: str | None) -> bool:
