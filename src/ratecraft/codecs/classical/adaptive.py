@@ -1,0 +1,420 @@
+"""`predictive --level max`: per-sample adaptive prediction and context-mixing coding (numba).
+
+Every sample of a channel is predicted by a cascade that adapts after each sample, as the
+record-holding lossless audio coders do (Monkey's Audio, OptimFROG) instead of a block LPC with
+coefficients in the stream:
+
+1. the first difference ``d = x[t] − x[t−1]`` is predicted by a normalized LMS filter over the
+   last ``ORDER1`` differences (plus the current and previous difference of a correlated,
+   already coded reference channel);
+2. a second NLMS filter (``ORDER2`` taps) predicts what stage 1 missed from its past errors;
+3. a sign-sign LMS filter (``ORDER3`` taps) does the same for stage 2;
+4. bias cancellation by context (CALIC / LOCO-I): the mean error seen in the context of the
+   last two residuals' signs and the local energy is added back.
+
+The residual against the rounded prediction is coded bit by bit (zero flag, sign, Elias-gamma
+length in unary, the two leading mantissa bits; the rest are raw bits) with adaptive binary
+models: each decision mixes three context models in a logistic mixer (PAQ style) followed by an
+adaptive probability map. The contexts are the fast and slow running residual energy, the last
+residual's size, the fractional part of the prediction, and the predicted code itself: the
+implant's ADC has strong differential non-linearity (some codes are half as wide as others),
+which a model keyed by the code learns and no linear predictor can.
+
+All arithmetic is integer (fixed point), so decoding is bit-exact on every platform, and the same
+loop serves the encoder and the decoder (one function, a flag), so the two cannot drift apart.
+Coding uses the numba binary range coder of :mod:`ratecraft.entropy.binary_coder`; why not
+constriction is written there. Each channel of a chunk is coded on its own (models start afresh
+per chunk), after its reference channel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ratecraft.entropy.binary_coder import (
+    decode_bit,
+    decoder_state,
+    encode_bit,
+    encoder_state,
+    finish,
+    room,
+)
+from ratecraft.errors import CorruptStreamError
+
+__all__ = ["ORDER1", "ORDER2", "ORDER3", "decode_channels", "encode_channels", "state_figures"]
+
+ORDER1 = 32  # NLMS taps on the channel's own differences
+ORDER2 = 16  # NLMS taps on stage 1's errors
+ORDER3 = 8  # sign-sign LMS taps on stage 2's errors
+N_REF = 2  # taps on the reference channel (current and previous difference)
+MU1 = 20  # NLMS step sizes (× 2^-16 per unit of normalized input power)
+MU2 = 20
+MU_SS = 2  # sign-sign step (weights are Q14)
+_CLIP = 1 << 15  # filter inputs and errors are clipped to this (keeps products in 64 bits)
+
+N_LEVEL = 32  # energy levels (half octaves)
+N_NODE = 58  # binary decisions: zero, sign, 24 unary length bits, 2 mantissa bits × 16 lengths
+N_CODE = 1024  # predicted-code contexts (codes beyond are folded)
+N_CODE_SUB = 32
+N_INPUT = 4  # mixer inputs: three models and a bias
+_MAX_LENGTH = 34  # Elias-gamma lengths beyond this only come from a corrupt stream
+_COUNT_LIMIT = 255
+_BIAS_CONTEXTS = 36
+
+# table sizes of the three context models
+_SIZE0 = N_LEVEL * 64 * N_NODE  # (level, second context < 64, node)
+_SIZE2 = N_CODE * N_CODE_SUB * N_NODE
+
+OK, CORRUPT = 0, 1
+
+
+def _logistic_tables() -> tuple[np.ndarray, np.ndarray]:
+    """``squash`` (stretch domain −2047..2047 in 1/256 → 12-bit probability) and its inverse
+    ``stretch``, as integer tables computed once (the coder only ever reads them)."""
+    xs = (np.arange(4096) - 2048) / 256.0
+    squash = np.clip((4096.0 / (1.0 + np.exp(-xs))).astype(np.int64), 1, 4095)
+    stretch = np.zeros(4096, dtype=np.int64)
+    prev = 0
+    for x in range(-2047, 2048):
+        v = int(squash[x + 2048])
+        stretch[prev : v + 1] = x
+        prev = v + 1
+    stretch[prev:] = 2047
+    return squash, stretch
+
+
+SQUASH, STRETCH = _logistic_tables()
+RECIP = np.array([int(65536 / (n + 1.5)) for n in range(_COUNT_LIMIT + 1)], dtype=np.int64)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bit_length(v):  # pragma: no cover - compiled
+    n = 0
+    while v > 0:
+        n += 1
+        v >>= 1
+    return n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _level(e):  # pragma: no cover - compiled
+    """Half-octave level of a non-negative magnitude, capped at ``N_LEVEL − 1``."""
+    b = _bit_length(e)
+    if b >= 2:
+        b = 2 * b - 2 + ((e >> (b - 2)) & 1)
+    return min(b, N_LEVEL - 1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _clip(v):  # pragma: no cover - compiled
+    return max(-_CLIP, min(_CLIP, v))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sign3(v):  # pragma: no cover - compiled
+    return 1 if v > 0 else (2 if v < 0 else 0)
+
+
+@njit(cache=True, nogil=True)
+def _code_bit(bit, c0, c1, c2, node, apm_ctx, m, st, buf, decoding):  # pragma: no cover
+    """Mix three context models for one decision, code (or decode) it, update everything."""
+    prob, count, weights, apm, squash, stretch, recip = m
+    s0 = stretch[prob[c0] >> 4]
+    s1 = stretch[prob[c1] >> 4]
+    s2 = stretch[prob[c2] >> 4]
+    dot = weights[node, 0] * s0 + weights[node, 1] * s1 + weights[node, 2] * s2
+    dot += weights[node, 3] * 256
+    dot >>= 16
+    p = squash[max(-2047, min(2047, dot)) + 2048]
+    s = stretch[p] + 2048
+    lo = s >> 7
+    wt = s & 127
+    a0 = apm[apm_ctx, lo]
+    a1 = apm[apm_ctx, lo + 1]
+    pa = (a0 * (128 - wt) + a1 * wt) >> 11
+    pf = max(1, min(4095, (p + 3 * pa) >> 2))
+    if decoding:
+        bit = decode_bit(st, buf, pf << 4)
+    else:
+        encode_bit(st, buf, bit, pf << 4)
+    err = ((bit << 12) - p) * 6
+    weights[node, 0] += (s0 * err) >> 14
+    weights[node, 1] += (s1 * err) >> 14
+    weights[node, 2] += (s2 * err) >> 14
+    weights[node, 3] += (256 * err) >> 14
+    target = bit << 16
+    apm[apm_ctx, lo] += ((target - a0) * (128 - wt)) >> 13
+    apm[apm_ctx, lo + 1] += ((target - a1) * wt) >> 13
+    for c in (c0, c1, c2):
+        n = count[c]
+        prob[c] += ((target - prob[c]) * recip[n]) >> 16
+        if n < _COUNT_LIMIT:
+            count[c] = n + 1
+    return bit
+
+
+@njit(cache=True, nogil=True)
+def _fresh_models(squash, stretch, recip):  # pragma: no cover - compiled
+    prob = np.full(2 * _SIZE0 + _SIZE2, 32768, dtype=np.int32)
+    count = np.zeros(prob.shape[0], dtype=np.int32)
+    weights = np.full((N_NODE, N_INPUT), 1 << 14, dtype=np.int64)
+    weights[:, 3] = 0
+    apm = np.zeros((N_LEVEL * N_NODE, 33), dtype=np.int64)
+    for j in range(33):
+        apm[:, j] = squash[max(0, min(4095, (j - 16) * 128 + 2048))] * 16
+    return (prob, count, weights, apm, squash, stretch, recip)
+
+
+@njit(cache=True, nogil=True)
+def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, recip):  # pragma: no cover
+    """Encode (or, with ``decoding``, fill in) the integer samples ``x`` of one channel."""
+    n = x.shape[0]
+    m = _fresh_models(squash, stretch, recip)
+    n1 = ORDER1 + (N_REF if has_ref else 0)
+    h1 = np.zeros(n1, dtype=np.int64)
+    w1 = np.zeros(n1, dtype=np.int64)
+    h2 = np.zeros(ORDER2, dtype=np.int64)
+    w2 = np.zeros(ORDER2, dtype=np.int64)
+    h3 = np.zeros(ORDER3, dtype=np.int64)
+    w3 = np.zeros(ORDER3, dtype=np.int64)
+    en1 = 0
+    en2 = 0
+    bias_sum = np.zeros(_BIAS_CONTEXTS, dtype=np.int64)
+    bias_n = np.zeros(_BIAS_CONTEXTS, dtype=np.int64)
+    e_fast = 256
+    e_slow = 256
+    r1 = 0
+    r2 = 0
+    prev = 0
+    ref_prev = 0
+    for t in range(n):
+        if has_ref:  # the reference channel's current and previous difference
+            rd = ref[t] - ref_prev
+            ref_prev = ref[t]
+            en1 -= h1[ORDER1 + 1] * h1[ORDER1 + 1]
+            h1[ORDER1 + 1] = h1[ORDER1]
+            h1[ORDER1] = _clip(rd)
+            en1 += h1[ORDER1] * h1[ORDER1]
+        acc = 0
+        for j in range(n1):
+            acc += w1[j] * h1[j]
+        p1 = acc >> 10  # Q14 weights on integers → Q4
+        acc = 0
+        for j in range(ORDER2):
+            acc += w2[j] * h2[j]
+        p2 = acc >> 14
+        acc = 0
+        for j in range(ORDER3):
+            acc += w3[j] * h3[j]
+        p3 = acc >> 14
+        lf = _level(e_fast)
+        bctx = (_sign3(r1) * 3 + _sign3(r2)) * 4 + min(3, lf >> 3)
+        bias = bias_sum[bctx] // bias_n[bctx] if bias_n[bctx] > 0 else 0
+        pq4 = p1 + p2 + p3 + bias
+        pred = (pq4 + 8) >> 4
+        frac = pq4 - (pred << 4) + 8  # 0..15
+        kh = max(lo, min(hi, prev + pred))
+        code_ctx = min(kh - lo, N_CODE - 1) * N_CODE_SUB
+        ls = _level(e_slow)
+        l1 = _level(abs(r1) << 4)
+        base0 = (lf * 64 + ls) * N_NODE
+        base1 = _SIZE0 + (lf * 64 + l1) * N_NODE
+        base2 = 2 * _SIZE0
+        apm0 = lf * N_NODE
+        r = 0 if decoding else x[t] - kh
+        # zero flag
+        z = _code_bit(
+            1 if r == 0 else 0,
+            base0,
+            base1,
+            base2 + (code_ctx + frac) * N_NODE,
+            0,
+            apm0,
+            m,
+            st,
+            buf,
+            decoding,
+        )
+        if z == 0:
+            sc = frac * 3 + _sign3(r1)
+            neg = _code_bit(
+                1 if r < 0 else 0,
+                (lf * 64 + sc) * N_NODE + 1,
+                _SIZE0 + (ls * 64 + sc) * N_NODE + 1,
+                base2 + (code_ctx + frac) * N_NODE + 1,
+                1,
+                apm0 + 1,
+                m,
+                st,
+                buf,
+                decoding,
+            )
+            mag = abs(r)
+            length = _bit_length(mag)
+            code2 = base2 + (code_ctx + 16 + neg * 8) * N_NODE
+            k = 1
+            while True:
+                node = 1 + min(k, 24)
+                b = _code_bit(
+                    1 if length > k else 0,
+                    base0 + node,
+                    base1 + node,
+                    code2 + min(7, lf >> 2) * N_NODE + node,
+                    node,
+                    apm0 + node,
+                    m,
+                    st,
+                    buf,
+                    decoding,
+                )
+                if b == 0:
+                    break
+                k += 1
+                if k > _MAX_LENGTH:
+                    return CORRUPT
+            length = k
+            if decoding:
+                mag = 1
+            for i in range(length - 2, -1, -1):
+                pos = length - 2 - i
+                if pos < 2:
+                    node = 26 + min(length, 15) * 2 + pos
+                    pre = (mag >> (i + 1)) & 1 if pos == 1 else 0
+                    if decoding:
+                        pre = mag & 1 if pos == 1 else 0
+                    b = _code_bit(
+                        (mag >> i) & 1,
+                        (lf * 64 + pre) * N_NODE + node,
+                        _SIZE0 + (ls * 64 + pre) * N_NODE + node,
+                        code2 + (pre * 4 + min(3, lf >> 3)) * N_NODE + node,
+                        node,
+                        apm0 + node,
+                        m,
+                        st,
+                        buf,
+                        decoding,
+                    )
+                elif decoding:
+                    b = decode_bit(st, buf, 32768)
+                else:
+                    b = (mag >> i) & 1
+                    encode_bit(st, buf, b, 32768)
+                if decoding:
+                    mag = (mag << 1) | b
+            r = -mag if neg else mag
+        if decoding:
+            v = kh + r
+            if v < lo or v > hi:
+                return CORRUPT
+            x[t] = v
+        v = x[t]
+        # ---- adapt ----
+        d = v - prev
+        e_bias = (d << 4) - pq4
+        bias_sum[bctx] += e_bias
+        bias_n[bctx] += 1
+        if bias_n[bctx] >= 256:
+            bias_sum[bctx] >>= 1
+            bias_n[bctx] >>= 1
+        e1 = (d << 4) - p1
+        if en1 > 0:
+            g = min((MU1 << 30) // (en1 + 1), 1 << 30)
+            ec = _clip(e1)
+            for j in range(n1):
+                w1[j] += (ec * h1[j] * g + (1 << 31)) >> 32
+        e2 = e1 - p2
+        if en2 > 0:
+            g = min((MU2 << 30) // (en2 + 1), 1 << 30)
+            ec = _clip(e2)
+            for j in range(ORDER2):
+                w2[j] += (ec * h2[j] * g + (1 << 31)) >> 32
+        e3 = e2 - p3
+        sg = 1 if e3 > 0 else (-1 if e3 < 0 else 0)
+        for j in range(ORDER3):
+            hj = h3[j]
+            w3[j] += MU_SS * sg * (1 if hj > 0 else (-1 if hj < 0 else 0))
+        en1 -= h1[ORDER1 - 1] * h1[ORDER1 - 1]
+        for j in range(ORDER1 - 1, 0, -1):
+            h1[j] = h1[j - 1]
+        h1[0] = _clip(d)
+        en1 += h1[0] * h1[0]
+        en2 -= h2[ORDER2 - 1] * h2[ORDER2 - 1]
+        for j in range(ORDER2 - 1, 0, -1):
+            h2[j] = h2[j - 1]
+        h2[0] = _clip(e1)
+        en2 += h2[0] * h2[0]
+        for j in range(ORDER3 - 1, 0, -1):
+            h3[j] = h3[j - 1]
+        h3[0] = _clip(e2)
+        a = min(abs(v - kh), _CLIP) << 4
+        e_fast += (a - e_fast) >> 2
+        e_slow += (a - e_slow) >> 5
+        r2 = r1
+        r1 = v - kh
+        prev = v
+    return OK
+
+
+@njit(cache=True, nogil=True)
+def _encode_all(x, refidx, lo, hi, buf, st, squash, stretch, recip):  # pragma: no cover
+    rows = x.shape[0]
+    for c in range(rows):
+        r = refidx[c]
+        ref = x[r] if r >= 0 else x[c]
+        _code_channel(x[c], ref, r >= 0, lo, hi, st, buf, False, squash, stretch, recip)
+        if st[4] > 0:
+            break
+    return finish(st, buf)
+
+
+@njit(cache=True, nogil=True)
+def _decode_all(x, refidx, lo, hi, buf, squash, stretch, recip):  # pragma: no cover
+    st = decoder_state(buf)
+    rows = x.shape[0]
+    for c in range(rows):
+        r = refidx[c]
+        ref = x[r] if r >= 0 else x[c]
+        if _code_channel(x[c], ref, r >= 0, lo, hi, st, buf, True, squash, stretch, recip):
+            return CORRUPT
+        if st[4] > 4:
+            return CORRUPT
+    return OK if st[4] == 0 else CORRUPT
+
+
+def encode_channels(x: np.ndarray, refidx: np.ndarray, lo: int, hi: int) -> bytes:
+    """Range-coded bytes of the integer samples ``x`` (channels × frames, every value in
+    ``lo..hi``), each channel after its reference channel ``refidx[c] < c`` (or −1)."""
+    x = np.ascontiguousarray(x, dtype=np.int64)
+    refidx = np.ascontiguousarray(refidx, dtype=np.int64)
+    size = max(1024, x.size)
+    while True:
+        buf = np.zeros(size, dtype=np.uint8)
+        st = encoder_state()
+        n = _encode_all(x, refidx, lo, hi, buf, st, SQUASH, STRETCH, RECIP)
+        if room(st):
+            return buf[:n].tobytes()
+        size *= 4
+
+
+def decode_channels(
+    buf: bytes | memoryview, refidx: np.ndarray, rows: int, n: int, lo: int, hi: int
+) -> np.ndarray:
+    """Inverse of :func:`encode_channels`."""
+    x = np.zeros((rows, n), dtype=np.int64)
+    arr = np.frombuffer(buf, dtype=np.uint8).copy()  # the shared loop types a writable buffer
+    refidx = np.ascontiguousarray(refidx, dtype=np.int64)
+    if _decode_all(x, refidx, lo, hi, arr, SQUASH, STRETCH, RECIP) != OK:
+        raise CorruptStreamError("adaptive predictive stream is corrupt or truncated")
+    return x
+
+
+def state_figures(with_reference: bool = True) -> dict[str, int]:
+    """An implant-side cost sketch of one channel: multiply-accumulates per sample in the
+    predictor (prediction and update of each filter) and bytes of state (filters as 32-bit
+    words, context models as 16-bit probabilities with 8-bit counts, mixer and APM 32-bit)."""
+    n1 = ORDER1 + (N_REF if with_reference else 0)
+    macs = 2 * n1 + 2 * ORDER2 + ORDER3  # sign-sign update needs no multiply
+    filters = 4 * (2 * n1 + 2 * ORDER2 + 2 * ORDER3 + 2 * _BIAS_CONTEXTS)
+    models = 3 * (2 * _SIZE0 + _SIZE2) + 4 * (N_NODE * N_INPUT + N_LEVEL * N_NODE * 33)
+    return {"predictor_macs_per_sample": macs, "filter_state_bytes": filters, "model_bytes": models}
