@@ -54,15 +54,17 @@ MU_SS = 2  # sign-sign step (weights are Q14)
 _CLIP = 1 << 15  # filter inputs and errors are clipped to this (keeps products in 64 bits)
 
 N_LEVEL = 32  # energy levels (half octaves)
-N_NODE = 58  # binary decisions: zero, sign, 24 unary length bits, 2 mantissa bits × 16 lengths
+_MANTISSA = 26  # first mantissa node: zero, sign and 24 unary length bits come before
+N_NODE = _MANTISSA + 17 * 5  # then 4 leading mantissa bits and the last one, per length
 N_CODE = 1024  # predicted-code contexts (codes beyond are folded)
 N_CODE_SUB = 32
 N_INPUT = 4  # mixer inputs: three models and a bias
 _MAX_LENGTH = 34  # Elias-gamma lengths beyond this only come from a corrupt stream
-_COUNT_LIMIT = 255
+_COUNT_LIMIT = 1023
 _BIAS_CONTEXTS = 36
 
-# table sizes of the three context models
+TABLE_BITS = 18  # one hashed table of 2^20 (probability, count) pairs holds every context
+# key spaces of the three context models (keys are hashed into the table)
 _SIZE0 = N_LEVEL * 64 * N_NODE  # (level, second context < 64, node)
 _SIZE2 = N_CODE * N_CODE_SUB * N_NODE
 
@@ -116,10 +118,21 @@ def _sign3(v):  # pragma: no cover - compiled
     return 1 if v > 0 else (2 if v < 0 else 0)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _slot(key):  # pragma: no cover - compiled
+    """The table slot of a context key (Fibonacci hashing: the contexts in use are a sparse
+    subset of all keys, so one hashed table replaces dense tables hundreds of times larger)."""
+    h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
+    return np.int64(h >> np.uint64(64 - TABLE_BITS))
+
+
 @njit(cache=True, nogil=True)
 def _code_bit(bit, c0, c1, c2, node, apm_ctx, m, st, buf, decoding):  # pragma: no cover
     """Mix three context models for one decision, code (or decode) it, update everything."""
     prob, count, weights, apm, squash, stretch, recip = m
+    c0 = _slot(c0)
+    c1 = _slot(c1)
+    c2 = _slot(c2)
     s0 = stretch[prob[c0] >> 4]
     s1 = stretch[prob[c1] >> 4]
     s2 = stretch[prob[c2] >> 4]
@@ -133,12 +146,12 @@ def _code_bit(bit, c0, c1, c2, node, apm_ctx, m, st, buf, decoding):  # pragma: 
     a0 = apm[apm_ctx, lo]
     a1 = apm[apm_ctx, lo + 1]
     pa = (a0 * (128 - wt) + a1 * wt) >> 11
-    pf = max(1, min(4095, (p + 3 * pa) >> 2))
+    pf = max(1, min(4095, p))
     if decoding:
         bit = decode_bit(st, buf, pf << 4)
     else:
         encode_bit(st, buf, bit, pf << 4)
-    err = ((bit << 12) - p) * 6
+    err = ((bit << 12) - p) * 2
     weights[node, 0] += (s0 * err) >> 14
     weights[node, 1] += (s1 * err) >> 14
     weights[node, 2] += (s2 * err) >> 14
@@ -156,8 +169,8 @@ def _code_bit(bit, c0, c1, c2, node, apm_ctx, m, st, buf, decoding):  # pragma: 
 
 @njit(cache=True, nogil=True)
 def _fresh_models(squash, stretch, recip):  # pragma: no cover - compiled
-    prob = np.full(2 * _SIZE0 + _SIZE2, 32768, dtype=np.int32)
-    count = np.zeros(prob.shape[0], dtype=np.int32)
+    prob = np.full(1 << TABLE_BITS, 32768, dtype=np.uint16)
+    count = np.zeros(1 << TABLE_BITS, dtype=np.uint16)
     weights = np.full((N_NODE, N_INPUT), 1 << 14, dtype=np.int64)
     weights[:, 3] = 0
     apm = np.zeros((N_LEVEL * N_NODE, 33), dtype=np.int64)
@@ -209,7 +222,7 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
             acc += w3[j] * h3[j]
         p3 = acc >> 14
         lf = _level(e_fast)
-        bctx = (_sign3(r1) * 3 + _sign3(r2)) * 4 + min(3, lf >> 3)
+        bctx = (_sign3(r1) * 3 + _sign3(r2)) * 4 + min(1, lf >> 4)
         bias = bias_sum[bctx] // bias_n[bctx] if bias_n[bctx] > 0 else 0
         pq4 = p1 + p2 + p3 + bias
         pred = (pq4 + 8) >> 4
@@ -228,7 +241,7 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
             1 if r == 0 else 0,
             base0,
             base1,
-            base2 + (code_ctx + frac) * N_NODE,
+            base2 + (code_ctx + (frac >> 3)) * N_NODE,
             0,
             apm0,
             m,
@@ -242,7 +255,7 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
                 1 if r < 0 else 0,
                 (lf * 64 + sc) * N_NODE + 1,
                 _SIZE0 + (ls * 64 + sc) * N_NODE + 1,
-                base2 + (code_ctx + frac) * N_NODE + 1,
+                base2 + (code_ctx + (frac >> 3)) * N_NODE + 1,
                 1,
                 apm0 + 1,
                 m,
@@ -260,7 +273,7 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
                     1 if length > k else 0,
                     base0 + node,
                     base1 + node,
-                    code2 + min(7, lf >> 2) * N_NODE + node,
+                    code2 + min(1, lf >> 4) * N_NODE + node,
                     node,
                     apm0 + node,
                     m,
@@ -278,16 +291,22 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
                 mag = 1
             for i in range(length - 2, -1, -1):
                 pos = length - 2 - i
-                if pos < 2:
-                    node = 26 + min(length, 15) * 2 + pos
-                    pre = (mag >> (i + 1)) & 1 if pos == 1 else 0
-                    if decoding:
-                        pre = mag & 1 if pos == 1 else 0
+                prefix = (mag >> (i + 1)) if not decoding else mag  # bits known so far
+                if pos < 4 or i == 0:
+                    slot = 4 if i == 0 else pos
+                    node = _MANTISSA + min(length, 16) * 5 + slot
+                    pre = prefix & 3
+                    if i == 0:  # the last bit picks one of two adjacent codes: key by the code
+                        cand = kh + (prefix << 1) * (-1 if neg else 1)
+                        cand_ctx = min(max(cand - lo, 0), N_CODE - 1) * N_CODE_SUB
+                        c2 = base2 + (cand_ctx + 16 + neg * 8 + min(1, lf >> 4)) * N_NODE
+                    else:
+                        c2 = code2 + (pre * 2 + min(1, lf >> 4)) * N_NODE
                     b = _code_bit(
                         (mag >> i) & 1,
                         (lf * 64 + pre) * N_NODE + node,
                         _SIZE0 + (ls * 64 + pre) * N_NODE + node,
-                        code2 + (pre * 4 + min(3, lf >> 3)) * N_NODE + node,
+                        c2 + node,
                         node,
                         apm0 + node,
                         m,
