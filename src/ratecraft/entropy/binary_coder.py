@@ -11,7 +11,8 @@ probabilities. Integer arithmetic only, so encoder and decoder agree bit for bit
 platform. ``tests/entropy/test_binary_coder.py`` checks it against constriction on static models
 (same size within 0.1%).
 
-State is an ``int64`` array ``[low, high, code, pos, overrun]`` and a ``uint8`` buffer. The
+State is an ``int64`` array ``[low, high, code, pos, overrun, decisions]`` and a ``uint8``
+buffer. The
 encoder never writes past ``len(buf)``: it stops and reports through :func:`room` so the caller
 can retry with a larger buffer; the decoder reads zeros past the end and counts them, so a
 truncated stream decodes to garbage that the caller refuses (``overrun``), never out of bounds.
@@ -34,16 +35,16 @@ __all__ = [
 
 PROB_BITS = 16
 _MASK = 0xFFFFFFFF
-LOW, HIGH, CODE, POS, OVERRUN = 0, 1, 2, 3, 4
+LOW, HIGH, CODE, POS, OVERRUN, DECISIONS = 0, 1, 2, 3, 4, 5
 
 
 def encoder_state() -> np.ndarray:
-    return np.array([0, _MASK, 0, 0, 0], dtype=np.int64)
+    return np.array([0, _MASK, 0, 0, 0, 0], dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)
 def decoder_state(buf):  # pragma: no cover - compiled
-    st = np.array([0, _MASK, 0, 0, 0], dtype=np.int64)
+    st = np.array([0, _MASK, 0, 0, 0, 0], dtype=np.int64)
     for _ in range(4):
         st[CODE] = (st[CODE] << 8) | _next_byte(st, buf)
     return st
@@ -70,6 +71,7 @@ def _split(st, p1):  # pragma: no cover - compiled
 def encode_bit(st, buf, bit, p1):  # pragma: no cover - compiled
     """Code ``bit`` with probability ``p1 / 2^16`` of a one (``1 <= p1 < 2^16``)."""
     mid = _split(st, p1)
+    st[DECISIONS] += 1
     if bit:
         st[HIGH] = mid
     else:

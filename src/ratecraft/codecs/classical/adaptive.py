@@ -45,7 +45,15 @@ from ratecraft.entropy.binary_coder import (
 )
 from ratecraft.errors import CorruptStreamError
 
-__all__ = ["ORDER1", "ORDER2", "ORDER3", "decode_channels", "encode_channels", "state_figures"]
+__all__ = [
+    "ORDER1",
+    "ORDER2",
+    "ORDER3",
+    "count_decisions",
+    "decode_channels",
+    "encode_channels",
+    "state_figures",
+]
 
 ORDER1 = 32  # NLMS taps on the channel's own differences
 ORDER2 = 16  # NLMS taps on stage 1's errors
@@ -391,6 +399,15 @@ def _decode_all(x, refidx, lo, hi, buf, squash, stretch, recip):  # pragma: no c
 def encode_channels(x: np.ndarray, refidx: np.ndarray, lo: int, hi: int) -> bytes:
     """Range-coded bytes of the integer samples ``x`` (channels × frames, every value in
     ``lo..hi``), each channel after its reference channel ``refidx[c] < c`` (or −1)."""
+    return _encode(x, refidx, lo, hi)[0]
+
+
+def count_decisions(x: np.ndarray, refidx: np.ndarray, lo: int, hi: int) -> int:
+    """How many binary decisions :func:`encode_channels` codes for ``x`` (for cost figures)."""
+    return _encode(x, refidx, lo, hi)[1]
+
+
+def _encode(x: np.ndarray, refidx: np.ndarray, lo: int, hi: int) -> tuple[bytes, int]:
     x = np.ascontiguousarray(x, dtype=np.int64)
     refidx = np.ascontiguousarray(refidx, dtype=np.int64)
     size = max(1024, x.size)
@@ -399,7 +416,7 @@ def encode_channels(x: np.ndarray, refidx: np.ndarray, lo: int, hi: int) -> byte
         st = encoder_state()
         n = _encode_all(x, refidx, lo, hi, buf, st, SQUASH, STRETCH, RECIP)
         if room(st):
-            return buf[:n].tobytes()
+            return buf[:n].tobytes(), int(st[5])
         size *= 4
 
 
@@ -417,10 +434,14 @@ def decode_channels(
 
 def state_figures(with_reference: bool = True) -> dict[str, int]:
     """An implant-side cost sketch of one channel: multiply-accumulates per sample in the
-    predictor (prediction and update of each filter) and bytes of state (filters as 32-bit
-    words, context models as 16-bit probabilities with 8-bit counts, mixer and APM 32-bit)."""
+    predictor (prediction and update of each filter), per binary decision in the coder (mixer
+    dot product and update, three probability updates) and bytes of state (filters and bias
+    tables as 32-bit words; the hashed context table as 16-bit probabilities with 16-bit
+    counts; mixer weights 32-bit)."""
     n1 = ORDER1 + (N_REF if with_reference else 0)
-    macs = 2 * n1 + 2 * ORDER2 + ORDER3  # sign-sign update needs no multiply
-    filters = 4 * (2 * n1 + 2 * ORDER2 + 2 * ORDER3 + 2 * _BIAS_CONTEXTS)
-    models = 4 * (1 << TABLE_BITS) + 4 * (N_NODE * N_INPUT + N_LEVEL * N_NODE * 33)
-    return {"predictor_macs_per_sample": macs, "filter_state_bytes": filters, "model_bytes": models}
+    return {
+        "predictor_macs_per_sample": 2 * n1 + 2 * ORDER2 + ORDER3,  # sign-sign: no multiply
+        "mixer_macs_per_decision": 2 * N_INPUT + 3,
+        "filter_state_bytes": 4 * (2 * n1 + 2 * ORDER2 + 2 * ORDER3 + 2 * _BIAS_CONTEXTS),
+        "model_bytes": 4 * (1 << TABLE_BITS) + 4 * N_NODE * N_INPUT,
+    }
