@@ -374,7 +374,11 @@ COLUMNS = (
         "---:",
     ),
     Column("bit-exact", lambda r: yes_no(r.bit_exact, no="NO"), ":---:"),
-    Column("load (1 min, before/after)", lambda r: " / ".join(map(str, r.extra.get("load", []))), "---:"),
+    Column(
+        "load (1 min, before/after)",
+        lambda r: " / ".join(map(str, r.extra.get("load", []))),
+        "---:",
+    ),
 )
 
 
@@ -440,7 +444,9 @@ def check_targets(datasets: list[Dataset], records: list[RunRecord]) -> list[dic
         "bit-exact, both levels",
         "all",
         ok,
-        "every dataset round-trips exactly" if ok else f"not exact or not run: {exact or 'crashed'}",
+        "every dataset round-trips exactly"
+        if ok
+        else f"not exact or not run: {exact or 'crashed'}",
     )
     largest = max(datasets, key=lambda d: d.n_samples)
     speed_targets = (
@@ -599,9 +605,7 @@ def main(argv: list[str] | None = None) -> int:
                     ds,
                     OURS,
                     _defaults(OURS, level=level),
-                    lambda ds=ds, lv=level: run_registered(
-                        ds, OURS, args.repeats, {"level": lv}
-                    ),
+                    lambda ds=ds, lv=level: run_registered(ds, OURS, args.repeats, {"level": lv}),
                     f"ratecraft {ratecraft.__version__} {OURS}",
                     f"best of {args.repeats} after 1 warm-up",
                 )

@@ -1,4 +1,4 @@
-"""The numba binary range coder: exact round trips, and as small as constriction on static models."""
+"""The numba binary range coder: exact round trips, as small as constriction on static models."""
 
 import numpy as np
 import pytest

@@ -43,7 +43,7 @@ def encoder_state() -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def decoder_state(buf):  # pragma: no cover - compiled
+def decoder_state(buf: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     st = np.array([0, _MASK, 0, 0, 0, 0], dtype=np.int64)
     for _ in range(4):
         st[CODE] = (st[CODE] << 8) | _next_byte(st, buf)
@@ -51,24 +51,24 @@ def decoder_state(buf):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _next_byte(st, buf):  # pragma: no cover - compiled
+def _next_byte(st: np.ndarray, buf: np.ndarray) -> int:  # pragma: no cover - compiled
     pos = st[POS]
     st[POS] = pos + 1
     if pos < buf.shape[0]:
-        return np.int64(buf[pos])
+        return int(buf[pos])
     st[OVERRUN] += 1
-    return np.int64(0)
+    return 0
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _split(st, p1):  # pragma: no cover - compiled
+def _split(st: np.ndarray, p1: int) -> int:  # pragma: no cover - compiled
     lo = st[LOW]
     span = st[HIGH] - lo
-    return lo + (span >> PROB_BITS) * p1 + (((span & 0xFFFF) * p1) >> PROB_BITS)
+    return int(lo + (span >> PROB_BITS) * p1 + (((span & 0xFFFF) * p1) >> PROB_BITS))
 
 
 @njit(cache=True, nogil=True)
-def encode_bit(st, buf, bit, p1):  # pragma: no cover - compiled
+def encode_bit(st: np.ndarray, buf: np.ndarray, bit: int, p1: int) -> None:  # pragma: no cover
     """Code ``bit`` with probability ``p1 / 2^16`` of a one (``1 <= p1 < 2^16``)."""
     mid = _split(st, p1)
     st[DECISIONS] += 1
@@ -88,7 +88,7 @@ def encode_bit(st, buf, bit, p1):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def decode_bit(st, buf, p1):  # pragma: no cover - compiled
+def decode_bit(st: np.ndarray, buf: np.ndarray, p1: int) -> int:  # pragma: no cover - compiled
     """The bit :func:`encode_bit` coded with the same ``p1``."""
     mid = _split(st, p1)
     bit = 1 if st[CODE] <= mid else 0
@@ -104,7 +104,7 @@ def decode_bit(st, buf, p1):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def finish(st, buf):  # pragma: no cover - compiled
+def finish(st: np.ndarray, buf: np.ndarray) -> int:  # pragma: no cover - compiled
     """Flush the encoder (four bytes of ``low``); returns the bytes written."""
     for _ in range(4):
         pos = st[POS]
@@ -114,7 +114,7 @@ def finish(st, buf):  # pragma: no cover - compiled
             st[OVERRUN] += 1
         st[POS] = pos + 1
         st[LOW] = (st[LOW] << 8) & _MASK
-    return st[POS]
+    return int(st[POS])
 
 
 def room(st: np.ndarray) -> bool:
@@ -123,14 +123,16 @@ def room(st: np.ndarray) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def _code_static(bits, probs, buf, st):  # pragma: no cover - compiled
+def _code_static(
+    bits: np.ndarray, probs: np.ndarray, buf: np.ndarray, st: np.ndarray
+) -> int:  # pragma: no cover - compiled
     for i in range(bits.shape[0]):
         encode_bit(st, buf, bits[i], probs[i])
     return finish(st, buf)
 
 
 @njit(cache=True, nogil=True)
-def _decode_static(probs, buf):  # pragma: no cover - compiled
+def _decode_static(probs: np.ndarray, buf: np.ndarray) -> np.ndarray:  # pragma: no cover
     st = decoder_state(buf)
     out = np.empty(probs.shape[0], dtype=np.int64)
     for i in range(probs.shape[0]):
@@ -156,4 +158,4 @@ def encode_static(bits: np.ndarray, probs: np.ndarray) -> bytes:
 def decode_static(buf: bytes, probs: np.ndarray) -> np.ndarray:
     """Inverse of :func:`encode_static`."""
     arr = np.frombuffer(buf, dtype=np.uint8)
-    return _decode_static(np.ascontiguousarray(probs, dtype=np.int64), arr)  # type: ignore[no-any-return]
+    return _decode_static(np.ascontiguousarray(probs, dtype=np.int64), arr)

@@ -55,10 +55,10 @@ __all__ = [
     "state_figures",
 ]
 
-ORDER1 = 32  # NLMS taps on the channel's own differences
+ORDER1 = 16  # NLMS taps on the channel's own differences
 ORDER2 = 16  # NLMS taps on stage 1's errors
 ORDER3 = 8  # sign-sign LMS taps on stage 2's errors
-N_REF = 2  # taps on the reference channel (current and previous difference)
+N_REF = 4  # taps on the reference channel (its current difference and the last ones)
 MU1 = 40  # NLMS step sizes (× 2^-16 per unit of normalized input power)
 MU2 = 80
 MU_SS = 2  # sign-sign step (weights are Q14)
@@ -78,6 +78,7 @@ TABLE_BITS = 18  # one hashed table of 2^20 (probability, count) pairs holds eve
 # key spaces of the three context models (keys are hashed into the table)
 _MODEL1 = 1 << 60  # key offsets of models 1 and 2 (model 0 starts at 0)
 _MODEL2 = 2 << 60
+_Q_STRIDE = 1 << 40  # model 1 keys: the code-width ratio level above the rest
 
 OK, CORRUPT = 0, 1
 
@@ -130,6 +131,24 @@ def _sign3(v):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _count(hist, i):  # pragma: no cover - compiled
+    return hist[i] if 0 <= i < hist.shape[0] else 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ratio_level(hist, a, other, per_code):  # pragma: no cover - compiled
+    """Half-octave level of how often code ``a`` occurred so far against code ``a + other``
+    (``other == 0``: against the mean of both neighbours of ``a``): the ADC's relative code
+    widths, learnt once for all codes instead of code by code."""
+    if not per_code:
+        return 0
+    ha = _count(hist, a)
+    both = (_count(hist, a - 1) + _count(hist, a + 1)) >> 1
+    hb = both if other == 0 else _count(hist, a + other)
+    return _level(((ha + 1) << 6) // (hb + 1))
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _slot(key):  # pragma: no cover - compiled
     """The table slot of a context key (Fibonacci hashing: the contexts in use are a sparse
     subset of all keys, so one hashed table replaces dense tables hundreds of times larger)."""
@@ -179,10 +198,13 @@ def _fresh_models(squash, stretch, recip):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, recip):  # pragma: no cover
+def _code_channel(
+    x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, recip
+):  # pragma: no cover
     """Encode (or, with ``decoding``, fill in) the integer samples ``x`` of one channel."""
     n = x.shape[0]
     per_code = 1 if hi - lo < CODE_SPAN else 0  # else too few visits per code to learn
+    hist = np.zeros(hi - lo + 1 if per_code else 1, dtype=np.int64)
     m = _fresh_models(squash, stretch, recip)
     n1 = ORDER1 + (N_REF if has_ref else 0)
     h1 = np.zeros(n1, dtype=np.int64)
@@ -202,11 +224,13 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
     prev = 0
     ref_prev = 0
     for t in range(n):
-        if has_ref:  # the reference channel's current and previous difference
+        if has_ref:  # the reference channel's current and last N_REF − 1 differences
             rd = ref[t] - ref_prev
             ref_prev = ref[t]
-            en1 -= h1[ORDER1 + 1] * h1[ORDER1 + 1]
-            h1[ORDER1 + 1] = h1[ORDER1]
+            last = ORDER1 + N_REF - 1
+            en1 -= h1[last] * h1[last]
+            for j in range(last, ORDER1, -1):
+                h1[j] = h1[j - 1]
             h1[ORDER1] = _clip(rd)
             en1 += h1[ORDER1] * h1[ORDER1]
         acc = 0
@@ -222,7 +246,7 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
             acc += w3[j] * h3[j]
         p3 = acc >> 14
         lf = _level(e_fast)
-        bctx = (_sign3(r1) * 3 + _sign3(r2)) * 4 + min(1, lf >> 4)
+        bctx = (_sign3(r1) * 3 + _sign3(r2)) * 4 + min(3, lf >> 3)
         bias = bias_sum[bctx] // bias_n[bctx] if bias_n[bctx] > 0 else 0
         pq4 = p1 + p2 + p3 + bias
         pred = (pq4 + 8) >> 4
@@ -239,7 +263,7 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
         z = _code_bit(
             1 if r == 0 else 0,
             base0,
-            base1,
+            base1 + _ratio_level(hist, kh - lo, 0, per_code) * _Q_STRIDE,
             base2 + (code_ctx + (frac >> 3)) * N_NODE,
             0,
             m,
@@ -252,7 +276,10 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
             neg = _code_bit(
                 1 if r < 0 else 0,
                 (lf * 64 + sc) * N_NODE + 1,
-                _MODEL1 + (ls * 64 + sc) * N_NODE + 1,
+                _MODEL1
+                + (ls * 64 + sc) * N_NODE
+                + 1
+                + _ratio_level(hist, kh - lo + 1, -2, per_code) * _Q_STRIDE,
                 base2 + (code_ctx + (frac >> 3)) * N_NODE + 1,
                 1,
                 m,
@@ -292,16 +319,18 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
                     slot = 4 if i == 0 else pos
                     node = _MANTISSA + min(length, 16) * 5 + slot
                     pre = prefix & 3
+                    q1 = 0
                     if i == 0:  # the last bit picks one of two adjacent codes: key by the code
                         cand = kh + (prefix << 1) * (-1 if neg else 1)
                         cand_ctx = max(cand - lo, 0) * N_CODE_SUB * per_code
+                        q1 = _ratio_level(hist, cand - lo, -1 if neg else 1, per_code)
                         c2 = base2 + (cand_ctx + 16 + neg * 8 + min(1, lf >> 4)) * N_NODE
                     else:
                         c2 = code2 + (pre * 2 + min(1, lf >> 4)) * N_NODE
                     b = _code_bit(
                         (mag >> i) & 1,
                         (lf * 64 + pre) * N_NODE + node,
-                        _MODEL1 + (ls * 64 + pre) * N_NODE + node,
+                        _MODEL1 + (ls * 64 + pre) * N_NODE + node + q1 * _Q_STRIDE,
                         c2 + node,
                         node,
                         m,
@@ -366,6 +395,8 @@ def _code_channel(x, ref, has_ref, lo, hi, st, buf, decoding, squash, stretch, r
         e_slow += (a - e_slow) >> 5
         r2 = r1
         r1 = v - kh
+        if per_code:
+            hist[v - lo] += 1
         prev = v
     return OK
 

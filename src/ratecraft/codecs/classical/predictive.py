@@ -97,7 +97,9 @@ class PredictiveCodec(Codec):
         return pack_sections([alphabet.to_bytes(), _RANGE.pack(lo, hi), refs, body])
 
     @staticmethod
-    def _decode_adaptive(payload: memoryview, rows: int, frames: int) -> tuple[np.ndarray, Alphabet]:
+    def _decode_adaptive(
+        payload: memoryview, rows: int, frames: int
+    ) -> tuple[np.ndarray, Alphabet]:
         alpha_buf, rng, refs, body = unpack_sections(payload, expect=4)
         alphabet = Alphabet.from_bytes(alpha_buf)
         if len(rng) != _RANGE.size or len(refs) != 4 * rows:
