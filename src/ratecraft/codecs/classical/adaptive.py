@@ -84,14 +84,23 @@ OK, CORRUPT = 0, 1
 
 
 def _logistic_tables() -> tuple[np.ndarray, np.ndarray]:
-    """``squash`` (stretch domain −2047..2047 in 1/256 → 12-bit probability) and its inverse
-    ``stretch``, as integer tables computed once (the coder only ever reads them)."""
+    """``squash`` (stretch domain −2047..2047 in 1/256 → 16-bit probability) and ``stretch``
+    (12-bit probability → stretch domain), as integer tables computed once at import.
+
+    Every table entry is the floor of a logistic value that is an exact integer (at 0, where
+    ``exp`` is exact everywhere) or lies at least 10^-6 from one (checked here), far beyond any
+    libm's error in ``exp``, so every platform builds the same tables and decodes the same
+    bits."""
     xs = (np.arange(4096) - 2048) / 256.0
-    squash = np.clip((4096.0 / (1.0 + np.exp(-xs))).astype(np.int64), 1, 4095)
+    exact = 65536.0 / (1.0 + np.exp(-xs))
+    off = np.abs(exact - np.rint(exact))
+    if ((off > 0) & (off < 1e-6)).any():  # pragma: no cover - a fixed table
+        raise RuntimeError("logistic table entry too close to an integer to floor reliably")
+    squash = np.clip(np.floor(exact).astype(np.int64), 16, 65535 - 16)
     stretch = np.zeros(4096, dtype=np.int64)
     prev = 0
     for x in range(-2047, 2048):
-        v = int(squash[x + 2048])
+        v = int(squash[x + 2048]) >> 4
         stretch[prev : v + 1] = x
         prev = v + 1
     stretch[prev:] = 2047
@@ -169,12 +178,12 @@ def _code_bit(bit, c0, c1, c2, node, m, st, buf, decoding):  # pragma: no cover
     dot = weights[node, 0] * s0 + weights[node, 1] * s1 + weights[node, 2] * s2
     dot += weights[node, 3] * 256
     dot >>= 16
-    p = squash[max(-2047, min(2047, dot)) + 2048]
+    p16 = squash[max(-2047, min(2047, dot)) + 2048]
     if decoding:
-        bit = decode_bit(st, buf, p << 4)
+        bit = decode_bit(st, buf, p16)
     else:
-        encode_bit(st, buf, bit, p << 4)
-    err = ((bit << 12) - p) * 2
+        encode_bit(st, buf, bit, p16)
+    err = ((bit << 12) - (p16 >> 4)) * 2
     weights[node, 0] += (s0 * err) >> 14
     weights[node, 1] += (s1 * err) >> 14
     weights[node, 2] += (s2 * err) >> 14
