@@ -158,6 +158,16 @@ def _ratio_level(hist, a, other, per_code):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _nlms_update(w, h, n, err, energy, mu):  # pragma: no cover - compiled
+    """Normalized LMS step: ``w += mu·err·h / |h|²`` in fixed point (Q14 weights, Q4 error)."""
+    if energy > 0:
+        g = min((mu << 30) // (energy + 1), 1 << 30)
+        ec = _clip(err)
+        for j in range(n):
+            w[j] += (ec * h[j] * g + (1 << 31)) >> 32
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _slot(key):  # pragma: no cover - compiled
     """The table slot of a context key (Fibonacci hashing: the contexts in use are a sparse
     subset of all keys, so one hashed table replaces dense tables hundreds of times larger)."""
@@ -370,17 +380,9 @@ def _code_channel(
             bias_sum[bctx] >>= 1
             bias_n[bctx] >>= 1
         e1 = (d << 4) - p1
-        if en1 > 0:
-            g = min((MU1 << 30) // (en1 + 1), 1 << 30)
-            ec = _clip(e1)
-            for j in range(n1):
-                w1[j] += (ec * h1[j] * g + (1 << 31)) >> 32
+        _nlms_update(w1, h1, n1, e1, en1, MU1)
         e2 = e1 - p2
-        if en2 > 0:
-            g = min((MU2 << 30) // (en2 + 1), 1 << 30)
-            ec = _clip(e2)
-            for j in range(ORDER2):
-                w2[j] += (ec * h2[j] * g + (1 << 31)) >> 32
+        _nlms_update(w2, h2, ORDER2, e2, en2, MU2)
         e3 = e2 - p3
         sg = 1 if e3 > 0 else (-1 if e3 < 0 else 0)
         for j in range(ORDER3):
