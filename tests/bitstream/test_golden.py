@@ -2,7 +2,8 @@
 
 ``tests/golden/v1`` holds files of format 1 written by ratecraft 0.1 (with the model folders
 of that version for trained codecs); ``tests/golden/v2`` files of today's format 2, written by
-``tests/golden/make_golden.py``. Each must decode to the array its manifest names.
+``tests/golden/make_golden.py``; ``tests/golden/<codec>-v<N>`` a codec's newer payload version
+inside today's container. Each must decode to the array its manifest names.
 """
 
 from __future__ import annotations
@@ -49,6 +50,19 @@ def test_golden_files_decode(version: str) -> None:
         want = _expected(folder, case["expected"])
         assert out.dtype == want.dtype and out.shape == want.shape, name
         assert np.array_equal(out, want, equal_nan=True), name
+
+
+@pytest.mark.parametrize("folder", ["predictive-v2"])
+def test_codec_payload_versions_decode(folder: str) -> None:
+    """A codec's newer payload version inside today's container (``<codec>-v<N>``)."""
+    path = GOLDEN / folder
+    codec, _, version = folder.rpartition("-v")
+    for name, case in _cases(folder):
+        with ContainerReader(path / f"{name}.rcz") as reader:
+            assert reader.header.codec == codec and reader.header.codec_version == int(version)
+        out = _array(decode(path / f"{name}.rcz"))
+        want = _expected(path, case["expected"])
+        assert out.dtype == want.dtype and np.array_equal(out, want), name
 
 
 def test_v1_trained_files_refuse_without_their_model() -> None:

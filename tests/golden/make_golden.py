@@ -4,6 +4,10 @@ Run once per new format version (``.venv/bin/python tests/golden/make_golden.py`
 folder, and never regenerate it: ``tests/bitstream/test_golden.py`` then proves that later code
 still decodes these files. One file per registered codec, from small seeded inputs; trained
 codecs are fitted for a few epochs and their model folders saved beside the files.
+
+A new payload version of one codec inside today's container format gets its own folder,
+``<codec>-v<version>`` (``make_golden.py --codec predictive``): that codec's files at each of its
+settings, on the same recording plus a sparse-grid implant-style one.
 """
 
 from __future__ import annotations
@@ -104,5 +108,42 @@ def main(out: Path) -> None:
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
+CODEC_PLANS: dict[str, dict[str, dict]] = {
+    "predictive": {"predictive-fast": {"level": "fast"}, "predictive-max": {"level": "max"}},
+}
+
+
+def codec_files(name: str, out: Path) -> None:
+    """The golden files of one codec's current payload version (see the module docstring)."""
+    if out.exists():
+        sys.exit(f"{out} exists: golden files are written once and never regenerated")
+    out.mkdir(parents=True)
+    rec, _ = simulate_recording(n_channels=4, duration_s=0.2, sample_rate=30000.0, seed=3)
+    implant, _ = simulate_recording(
+        n_channels=1, duration_s=0.5, sample_rate=19531.25, seed=3, sparse_grid=True
+    )
+    np.savez_compressed(out / "inputs.npz", recording=rec.samples, implant=implant.samples)
+    manifest = {}
+    for label, config in CODEC_PLANS[name].items():
+        for key, data in (("recording", rec), ("implant", implant)):
+            blob = get_codec(name, config).encode(data)
+            assert np.array_equal(decode(blob).samples, data.samples)
+            (out / f"{label}-{key}.rcz").write_bytes(blob)
+            manifest[f"{label}-{key}"] = {
+                "input": key,
+                "budget": None,
+                "config": config,
+                "bytes": len(blob),
+                "model": None,
+                "expected": f"inputs.npz:{key}",
+            }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
 if __name__ == "__main__":
-    main(Path(__file__).resolve().parent / f"v{FORMAT_VERSION}")
+    here = Path(__file__).resolve().parent
+    if len(sys.argv) == 3 and sys.argv[1] == "--codec":
+        codec = sys.argv[2]
+        codec_files(codec, here / f"{codec}-v{type(get_codec(codec)).version}")
+    else:
+        main(here / f"v{FORMAT_VERSION}")

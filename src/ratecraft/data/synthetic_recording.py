@@ -27,6 +27,10 @@ LFP_BANDS_HZ: dict[str, tuple[float, float, float]] = {
 }
 _MAX_VALUES = 500_000_000  # channels × samples; beyond this the float64 work arrays need > 4 GB
 _WINDOW_MS = (0.8, 1.8)  # spike waveform support before / after the trough
+# µV per code of the sparse-grid (implant) ADC: a fixed front-end gain under which simulated
+# implant files compress as the 53 real ones of shared/data/implant-dev do (predictive 3.37x
+# on seeds 0-2 against 3.42x real) with a code count inside theirs (about 290; real 90-345)
+IMPLANT_CODE_UV = 1.25
 _LFP_MAX_HZ = 500.0  # LFP spectrum is tapered to zero above this; spikes and noise own the rest
 _LOCAL_LFP_FRACTION = 0.12  # share of each channel's LFP variance that no other channel sees
 _INTRA_BURST_MS = (3.0, 8.0)
@@ -39,8 +43,10 @@ class RecordingSimConfig:
     """Every option of :func:`simulate_recording`, validated on construction.
 
     ``adc_bits=None`` means 16 (or 10 with ``sparse_grid``); ``uv_per_step=None`` means 0.195 µV
-    (Intan) for a plain ADC, or, with ``sparse_grid``, the step that fits the 10-bit range to the
-    signal's peak, as an implant's programmable gain would. ``n_units=None`` means 1.5 per channel.
+    (Intan) for a plain ADC, or, with ``sparse_grid``, a fixed implant gain of
+    ``IMPLANT_CODE_UV`` µV per code. ``adc_dnl`` is the sparse-grid ADC's differential
+    non-linearity: the standard deviation of its code widths, in codes (0.29 is the median over
+    the real implant files; 0 makes an ideal ADC). ``n_units=None`` means 1.5 per channel.
     """
 
     n_channels: int = 16
@@ -51,6 +57,7 @@ class RecordingSimConfig:
     adc_bits: int | None = None
     uv_per_step: float | None = None
     sparse_grid: bool = False
+    adc_dnl: float = 0.29
     lfp: bool = True
     noise_uv: float = 6.0
     lfp_uv: float = 100.0
@@ -67,7 +74,7 @@ class RecordingSimConfig:
         )
         for name in ("duration_s", "sample_rate", "channel_pitch_um", "spread_um", "refractory_ms"):
             _require(_positive(getattr(self, name)), f"{name} must be a positive number")
-        for name in ("noise_uv", "lfp_uv"):
+        for name in ("noise_uv", "lfp_uv", "adc_dnl"):
             value = getattr(self, name)
             _require(_positive(value) or value == 0, f"{name} must be >= 0")
         _require(self.n_samples >= 1, "duration_s * sample_rate must give at least one sample")
@@ -168,7 +175,7 @@ def simulate_recording(
     """
     cfg = _resolve_config(config, options)
     fs, n_samples = cfg.sample_rate, cfg.n_samples
-    rng_units, rng_lfp, rng_noise = np.random.default_rng(cfg.seed).spawn(3)
+    rng_units, rng_lfp, rng_noise, rng_adc = np.random.default_rng(cfg.seed).spawn(4)
     positions = np.zeros((cfg.n_channels, 2))
     positions[:, 1] = np.arange(cfg.n_channels) * cfg.channel_pitch_um
 
@@ -177,7 +184,7 @@ def simulate_recording(
     if cfg.lfp and cfg.lfp_uv > 0:
         signal += _lfp(rng_lfp, cfg, positions[:, 1])
     truth = _add_units(rng_units, cfg, positions, signal)
-    samples, uv_per_step, adc_meta = _digitize(signal, cfg)
+    samples, uv_per_step, adc_meta = _digitize(signal, cfg, rng_adc)
     meta = {"synthetic": dataclasses.asdict(cfg), "adc": adc_meta}
     recording = Recording(
         samples=samples,
@@ -371,12 +378,13 @@ def _gaussians(t: np.ndarray, parts: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _digitize(
-    signal: np.ndarray, cfg: RecordingSimConfig
+    signal: np.ndarray, cfg: RecordingSimConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
     """Quantize µV (in place) to stored integers; returns samples, µV per step and ADC metadata.
 
     A plain ADC stores ``round(µV / uv_per_step)`` clipped to ``adc_bits``. The sparse-grid ADC
-    mimics implant files: a ``adc_bits`` code scaled to 16 bits by the non-integer gain
+    mimics implant files: a ``adc_bits`` code from an ADC whose code widths vary (``adc_dnl``;
+    a code narrower than zero never occurs), scaled to 16 bits by the non-integer gain
     (2^16-1)/(2^bits-1), so stored values sit on a sparse grid that is no multiple of an integer.
     """
     bits = cfg.resolved_adc_bits
@@ -390,17 +398,23 @@ def _digitize(
         return samples, uv_per_step, {"bits": bits, "sparse_grid": False}
     gain = (2.0**16 - 1.0) / (2.0**bits - 1.0)
     offset = -(2.0**15)
+    n_codes = 2**bits
     centre, uv_per_step = 0.0, cfg.uv_per_step
-    if uv_per_step is None:  # fit the code range to the signal, as an AC-coupled front end would
+    if uv_per_step is None:  # a fixed front-end gain, the signal centred as AC coupling does
         lo, hi = float(signal.min()), float(signal.max())
         centre = 0.5 * (lo + hi)
-        uv_per_step = max(hi - lo, 1.0) * 0.51 / (2.0**15 - 1.0)
+        uv_per_step = IMPLANT_CODE_UV / gain
         signal -= centre
     signal *= 1.0 / uv_per_step
     signal -= offset
-    signal *= 1.0 / gain
-    np.rint(signal, out=signal)
-    np.clip(signal, 0, 2**bits - 1, out=signal)
+    signal *= 1.0 / gain  # in codes now
+    # differential non-linearity: every code edge is off its ideal place by its own error, so
+    # code widths vary by ``adc_dnl`` while no error accumulates along the range (a code whose
+    # edges cross is never produced)
+    jitter = cfg.adc_dnl / np.sqrt(2.0) * rng.standard_normal(n_codes - 1)
+    edges = np.maximum.accumulate(np.arange(n_codes - 1) + 0.5 + jitter)  # upper edge of codes
+    codes = np.searchsorted(edges, signal.ravel()).reshape(signal.shape)
+    signal[...] = codes
     signal *= gain
     signal += offset
     np.rint(signal, out=signal)

@@ -100,6 +100,9 @@ class TrainConfig(CheckedModel):
         default=0,
         ge=0,
         le=64,
+        # how a fit runs, not what it fits: left out of saved configs and of the model's
+        # content hash (the same batches reach the model with any number of workers)
+        exclude=True,
         description="DataLoader worker processes reading windows of recordings on disk",
     )
     tracking: Tracking = Field(

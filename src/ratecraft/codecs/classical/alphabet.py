@@ -12,14 +12,17 @@ Anything else (floats off any grid, integers beyond ±2^31) is not integer-codab
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
+import zstandard
 
 from ratecraft.bitstream.sections import array_from
 from ratecraft.errors import CorruptStreamError
 
 MAX_ABS_INT = (1 << 31) - 1
+_TABLE = struct.Struct("<qB")  # first value, bytes per gap (then the gaps), zstd-compressed
 _MAX_BINCOUNT_RANGE = 1 << 24
 _GRID_PROBE = 1 << 16
 
@@ -38,9 +41,10 @@ class Alphabet:
         if self.mode == "grid":
             return b"G" + np.float64(self.step).tobytes()
         assert self.table is not None
-        first = self.table[:1].astype("<i8").tobytes()
-        gaps = np.diff(self.table).astype("<u4").tobytes()
-        return b"T" + first + gaps
+        gaps = np.diff(self.table)
+        width = 1 if gaps.max(initial=0) < 1 << 8 else (2 if gaps.max() < 1 << 16 else 4)
+        raw = _TABLE.pack(int(self.table[0]), width) + gaps.astype(f"<u{width}").tobytes()
+        return b"Z" + zstandard.ZstdCompressor(level=19).compress(raw)
 
     @classmethod
     def from_bytes(cls, buf: memoryview) -> Alphabet:
@@ -52,12 +56,32 @@ class Alphabet:
             if not (np.isfinite(step) and step > 0):
                 raise CorruptStreamError("alphabet grid step is not a positive number")
             return cls("grid", step=step)
-        if tag == b"T" and len(buf) >= 9 and (len(buf) - 9) % 4 == 0:
+        if tag == b"T" and len(buf) >= 9 and (len(buf) - 9) % 4 == 0:  # ratecraft 0.2
             first = array_from(buf[1:9], "<i8", 1, "alphabet table")
             gaps = array_from(buf[9:], "<u4", (len(buf) - 9) // 4, "alphabet table")
             table = np.concatenate([first, first[0] + np.cumsum(gaps, dtype=np.int64)])
             return cls("table", table=table)
+        if tag == b"Z":
+            return cls._table_from(buf[1:])
         raise CorruptStreamError("corrupt alphabet section")
+
+    @classmethod
+    def _table_from(cls, buf: memoryview) -> Alphabet:
+        try:
+            raw = zstandard.ZstdDecompressor().decompress(bytes(buf), max_output_size=1 << 26)
+        except zstandard.ZstdError as exc:
+            raise CorruptStreamError(f"corrupt alphabet section: {exc}") from None
+        if len(raw) < _TABLE.size:
+            raise CorruptStreamError("alphabet table is truncated")
+        first, width = _TABLE.unpack(raw[: _TABLE.size])
+        rest = len(raw) - _TABLE.size
+        if width not in (1, 2, 4) or rest % width:
+            raise CorruptStreamError("corrupt alphabet table")
+        gaps = array_from(raw[_TABLE.size :], f"<u{width}", rest // width, "alphabet table")
+        table = first + np.concatenate([[0], np.cumsum(gaps, dtype=np.int64)])
+        if (gaps == 0).any() or max(abs(first), abs(int(table[-1]))) > MAX_ABS_INT:
+            raise CorruptStreamError("alphabet table is not increasing or out of range")
+        return cls("table", table=table)
 
     def restore(self, ints: np.ndarray, dtype: np.dtype) -> np.ndarray:
         """Original samples from the integer codes."""
