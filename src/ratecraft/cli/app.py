@@ -370,3 +370,18 @@ def steps_bar(label: str) -> Iterator[Any]:
 
     with progress.task(label, unit="step"):
         yield lambda i, n, name: progress.report(label, i, n, unit="step", step=name)
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """A sub-command group (``ratecraft NAME COMMAND``) with the app's help and error style."""
+    group = _App(
+        name=name,
+        cls=TyperGroup,
+        rich_markup_mode="markdown",
+        help=help,
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+    )
+    app.add_typer(group, name=name)
+    return group

@@ -168,7 +168,11 @@ def encode_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     model: Annotated[
-        Path | None, typer.Option(help="A trained model folder (from `ratecraft fit`).")
+        str | None,
+        typer.Option(
+            help="A trained model: a folder (from `ratecraft fit`), a registry reference "
+            "(NAME, NAME@VERSION, NAME@production) or zoo:NAME."
+        ),
     ] = None,
     save_model: Annotated[
         Path | None,
@@ -199,8 +203,11 @@ def encode_cmd(
             raise BadInputError("--save-model keeps a model trained here; --model is one already")
         if config is not None or set_:
             raise BadInputError("--model carries its options; drop --config and --set")
-        fitted = api.load_codec(model)
-        name, setting = fitted.name, f"model {model}"
+        from ratecraft.registry import load_model
+        from ratecraft.registry.resolve import describe_model_spec
+
+        fitted = load_model(model)
+        name, setting = fitted.name, describe_model_spec(model)
     else:
         budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
         name = codec or api.default_codec(budget)
@@ -287,7 +294,11 @@ def decode_cmd(
         str | None, typer.Option(help="Dataset or series name to create in HDF5/NWB.")
     ] = None,
     model: Annotated[
-        Path | None, typer.Option(help="The trained model folder the file names, if it names one.")
+        str | None,
+        typer.Option(
+            help="The trained model the file names, if it names one: a folder, NAME@ALIAS or "
+            "zoo:NAME (default: found in the registry or the zoo by its content hash)."
+        ),
     ] = None,
     start: Annotated[
         str | None,
@@ -310,9 +321,14 @@ def decode_cmd(
             f"{output}: cannot write {output.suffix or 'files without an extension'!r}; "
             f"supported: {', '.join(WRITERS)}"
         )
+    from ratecraft.registry import load_model, model_for_container
+
+    codec = load_model(model) if model is not None else None
+    if codec is None and api.is_container(input):
+        codec = model_for_container(input)
     with chunk_bar("decoding") as progress:
         d = api.decode_to(
-            input, output, model=model, start=start, stop=stop, dataset=dataset, progress=progress
+            input, output, model=codec, start=start, stop=stop, dataset=dataset, progress=progress
         )
     rate = f" at {d['sample_rate']:g} Hz" if d["sample_rate"] else ""
     console().print(
