@@ -338,7 +338,9 @@ def register_cmd(
 @models_app.command("list")
 @guarded
 def list_cmd(
-    zoo: Annotated[bool, typer.Option("--zoo", help="List the shipped zoo models instead.")] = False,
+    zoo: Annotated[
+        bool, typer.Option("--zoo", help="List the shipped zoo models instead.")
+    ] = False,
     registry: RegistryOption = None,
     as_json: JsonFlag = False,
 ) -> None:
