@@ -246,7 +246,7 @@ RegistryOption = Annotated[
     str | None,
     typer.Option(
         "--registry",
-        help="Registry folder (default $RATECRAFT_HOME or ~/.ratecraft), or mlflow:URI.",
+        help="Registry folder (default $RATECRAFT_HOME or ~/.ratecraft).",
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

@@ -201,21 +201,23 @@ class OnlineAdapter:
         p = self.policy
         cfg = cfg or p.finetune
         candidate = finetune(self.codec, self.recent, self.replay, cfg)
-        figures = {
-            "recent_sndr_before_db": mean_sndr(self.codec, self.recent_heldout),
-            "recent_sndr_after_db": mean_sndr(candidate, self.recent_heldout),
-            "old_sndr_before_db": mean_sndr(self.codec, self.old_heldout),
-            "old_sndr_after_db": mean_sndr(candidate, self.old_heldout),
+        recent_before = mean_sndr(self.codec, self.recent_heldout)
+        recent_after = mean_sndr(candidate, self.recent_heldout)
+        old_before = mean_sndr(self.codec, self.old_heldout)
+        old_after = mean_sndr(candidate, self.old_heldout)
+        figures: dict[str, Any] = {
+            "recent_sndr_before_db": recent_before,
+            "recent_sndr_after_db": recent_after,
+            "old_sndr_before_db": old_before,
+            "old_sndr_after_db": old_after,
             "recent_chunks": len(self.recent),
             "replay_chunks": len(self.replay) if cfg.replay_share > 0 else 0,
             "ewc_lambda": cfg.ewc_lambda,
             "steps": cfg.steps,
             "chunk": i,
         }
-        gain = figures["recent_sndr_after_db"] - figures["recent_sndr_before_db"]
-        loss = figures["old_sndr_before_db"] - figures["old_sndr_after_db"]
-        if not self.old_heldout:
-            loss = 0.0
+        gain = recent_after - recent_before
+        loss = old_before - old_after if self.old_heldout else 0.0
         heldout = _concat(self.recent_heldout) if self.recent_heldout else None
         card = build_card(
             candidate,

@@ -46,6 +46,7 @@ class DriftMonitor:
     adwin_delta: float = 0.002
     ph_delta: float = 0.5
     ph_threshold: float = 25.0
+    ph_min_instances: int = 5  # after the baseline: a change is seen within a few chunks
     _seen: int = 0
     _base: dict[str, list[float]] = field(default_factory=dict)
     _stats: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -63,7 +64,9 @@ class DriftMonitor:
         return {
             "adwin": drift.ADWIN(delta=self.adwin_delta),
             "page-hinkley": drift.PageHinkley(
-                min_instances=self.warmup, delta=self.ph_delta, threshold=self.ph_threshold
+                min_instances=self.ph_min_instances,
+                delta=self.ph_delta,
+                threshold=self.ph_threshold,
             ),
         }
 

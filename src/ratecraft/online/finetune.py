@@ -56,7 +56,8 @@ def _rows(codec: Codec, chunks: Sequence[Recording]) -> torch.Tensor:
 
 def _loss(model: torch.nn.Module, rows: torch.Tensor, lmbda: float) -> torch.Tensor:
     x_hat, bits, aux = model.train_terms(rows)  # type: ignore[operator]
-    return lmbda * ((x_hat - rows) ** 2).mean() + bits / rows.shape[1] + aux
+    loss: torch.Tensor = lmbda * ((x_hat - rows) ** 2).mean() + bits / rows.shape[1] + aux
+    return loss
 
 
 def _fisher(
@@ -67,7 +68,7 @@ def _fisher(
     for _ in range(cfg.fisher_batches):
         idx = torch.randint(len(rows), (min(cfg.batch, len(rows)),), generator=gen)
         model.zero_grad()
-        _loss(model, rows[idx], lmbda).backward()
+        _loss(model, rows[idx], lmbda).backward()  # type: ignore[no-untyped-call]
         for n, p in model.named_parameters():
             if p.grad is not None and n in fisher:
                 fisher[n] += p.grad.detach() ** 2 / cfg.fisher_batches
@@ -113,7 +114,7 @@ def finetune(
             )
             loss = loss + 0.5 * cfg.ewc_lambda * penalty
         opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
     model.eval()
     new._install_tables(new.config.latent_step)  # type: ignore[attr-defined]

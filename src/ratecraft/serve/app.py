@@ -201,8 +201,10 @@ def _headers(stats: EncodeStats, served: Served | None, codec: Codec) -> dict[st
 
 
 def _summary(q: dict[str, Any]) -> dict[str, Any]:
-    keys = ("sndr_db", "prd_percent", "max_abs_error", "spike_f1", "spike_window_sndr_db")
-    keys += ("lfp_band_error", "nmse_mean", "family_nmse")
+    keys = (
+        *("sndr_db", "prd_percent", "max_abs_error", "spike_f1", "spike_window_sndr_db"),
+        *("lfp_band_error", "nmse_mean", "family_nmse"),
+    )
     return {k: q[k] for k in keys if q.get(k) is not None}
 
 
@@ -280,7 +282,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         except Exception as exc:  # errors raised past the handlers (middleware order)
             log.exception("unexpected error on %s %s", request.method, path)
             response = _error(500, f"internal error ({type(exc).__name__}); see the service log")
-        endpoint = request.scope.get("route").path if request.scope.get("route") else "other"
+        route = request.scope.get("route")
+        endpoint = str(getattr(route, "path", "other"))
         service.metrics.requests.labels(endpoint, str(response.status_code)).inc()
         service.metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
         if response.status_code in (413, 415, 503):
