@@ -63,14 +63,14 @@ class ZooSpec:
 ZOO: tuple[ZooSpec, ...] = (
     ZooSpec(
         name="implant-10bit-19k5",
-        description="Single-electrode implant telemetry: 10-bit ADC at 19.5 kHz, mono, ~100x "
+        description="Single-electrode implant telemetry: 10-bit ADC at 19.531 kHz, mono, ~100x "
         "(spike events with a learned waveform codebook + a coded LFP layer).",
-        sim={"n_channels": 1, "sample_rate": 19500.0, "sparse_grid": True, "n_units": 3},
+        sim={"n_channels": 1, "sample_rate": 19531.0, "sparse_grid": True, "n_units": 3},
         train_s=30.0,
         heldout_s=10.0,
         codec="spike-lfp",
         ratio=100.0,
-        limits="One channel at 19.5 kHz with a 10-bit ADC whose gain fits the signal's peak. "
+        limits="One channel at 19.531 kHz with a 10-bit ADC whose gain fits the signal's peak. "
         "Below ~50 µV a spike may be lost; the spike band between spikes is comfort noise, "
         "not the recorded noise.",
         seed=100,

@@ -33,7 +33,7 @@ def test_a_zoo_container_decodes_without_naming_its_model(tmp_path):
     codec = load_zoo("implant-10bit-19k5")
     card = zoo_card("implant-10bit-19k5")
     rec, _ = simulate_recording(
-        n_channels=1, sample_rate=19500.0, sparse_grid=True, n_units=3, duration_s=2.0, seed=9
+        n_channels=1, sample_rate=19531.0, sparse_grid=True, n_units=3, duration_s=2.0, seed=9
     )
     path = tmp_path / "implant.rcz"
     path.write_bytes(codec.encode(rec))
@@ -51,3 +51,11 @@ def test_models_list_zoo_and_show():
     assert {r["name"] for r in rows} == {f"zoo:{n}" for n in zoo_models()}
     shown = CliRunner().invoke(app, ["models", "show", "zoo:probe-32ch-30k"])
     assert shown.exit_code == 0 and "Held-out evaluation" in shown.output
+
+
+def test_the_demo_runs_the_zoo_on_its_implant_recording():
+    from ratecraft.demo import demo_inputs, zoo_runs
+
+    records = zoo_runs(demo_inputs(quick=True))
+    assert [(r.setting, r.status) for r in records] == [("zoo:implant-10bit-19k5", "ok")]
+    assert records[0].ratio > 20 and records[0].spike_f1 > 0.9
