@@ -1,12 +1,10 @@
-"""A registry with one small trained model (conv-ae, one epoch), and a client for the service."""
+"""A registry with two small trained versions (tests/conftest.py), and a client for the service."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from ratecraft.codecs import Budget, Codec, get_codec
+from ratecraft.codecs import Codec
 from ratecraft.data.synthetic import simulate_recording
 from ratecraft.registry import Registry, build_card
 
@@ -22,26 +20,12 @@ def recording():
     return rec
 
 
-@pytest.fixture(scope="session")
-def model_folders(tmp_path_factory) -> tuple[Path, Path]:
-    train, _ = simulate_recording(n_channels=4, duration_s=0.5, seed=3)
-    root = tmp_path_factory.mktemp("serve-models")
-    out = []
-    for seed in (0, 1):
-        codec = get_codec("conv-ae", {"train": {"epochs": 1}, "max_windows": 40, "seed": seed}).fit(
-            train, Budget(ratio=20)
-        )
-        codec.save(root / f"m{seed}")
-        out.append(root / f"m{seed}")
-    return out[0], out[1]
-
-
 @pytest.fixture
-def registry(tmp_path, model_folders, recording) -> Registry:
+def registry(tmp_path, trained, recording) -> Registry:
     reg = Registry(tmp_path / "home")
-    card = build_card(Codec.load(model_folders[0]), heldout=recording)
-    reg.register(model_folders[0], "probe", card=card, aliases=("production",))
-    reg.register(model_folders[1], "probe", aliases=("candidate",))
+    card = build_card(Codec.load(trained[0]), heldout=recording)
+    reg.register(trained[0], "probe", card=card, aliases=("production",))
+    reg.register(trained[1], "probe", aliases=("candidate",))
     return reg
 
 

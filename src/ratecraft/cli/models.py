@@ -525,8 +525,11 @@ def export_cmd(
     ],
     registry: RegistryOption = None,
 ) -> None:
-    """Write a version out: a .tar for `models pull` (its SHA-256 printed), or a codec folder
-    with card.json and card.md."""
+    """Write a version out: a .tar for `models pull`, or a codec folder with its card.
+
+    A .tar prints its SHA-256 (give it to `models pull --sha256`); a folder gets card.json and
+    card.md beside the codec files.
+    """
     from ratecraft.registry.backends import open_registry
     from ratecraft.registry.transfer import export_version
 
@@ -540,8 +543,11 @@ def export_cmd(
 @models_app.command("check")
 @guarded
 def check_cmd(registry: RegistryOption = None, as_json: JsonFlag = False) -> None:
-    """Check the registry: SQLite integrity, every blob present and intact, no orphan blobs,
-    aliases on complete versions (exit 1 when anything is wrong)."""
+    """Check the registry's consistency (exit 1 when anything is wrong).
+
+    SQLite's integrity check, every blob present and intact, no orphan blobs, aliases on
+    complete versions.
+    """
     from ratecraft.registry.backends import open_registry
 
     report = open_registry(registry).check()

@@ -31,10 +31,12 @@ def adapt_cmd(
     registry: Annotated[str | None, typer.Option(help="Registry folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Watch a recording chunk by chunk with the registry model NAME@ALIAS: detect drift (River
-    ADWIN and Page-Hinkley on noise, band powers, spike rate, bits and SNDR), fine-tune with
-    replay and EWC, promote behind the gate, roll back on live quality; every step is a
-    registry event (`ratecraft models show NAME --events`)."""
+    """Stream a recording through drift detection and online adaptation of NAME@ALIAS.
+
+    River's ADWIN and Page-Hinkley watch noise, band powers, spike rate, bits and SNDR; after a
+    drift the model is fine-tuned with replay and EWC, promoted behind the gate, and rolled back
+    on live quality. Every step is a registry event (`ratecraft models show NAME --events`).
+    """
     from ratecraft import api
     from ratecraft.data.types import Recording
     from ratecraft.errors import BadInputError

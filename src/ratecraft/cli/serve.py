@@ -35,8 +35,10 @@ def serve_cmd(
         ),
     ] = None,
 ) -> None:
-    """Serve compress, decompress, quality and the model registry over HTTP, with /metrics
-    (Prometheus), OpenAPI docs at /docs and the dashboard at /."""
+    """Serve compress, decompress, quality and the model registry over HTTP on 127.0.0.1.
+
+    Prometheus metrics at /metrics, OpenAPI docs at /docs and the dashboard at /.
+    """
     from ratecraft.serve import HOST, ServeConfig, run
 
     config = ServeConfig(

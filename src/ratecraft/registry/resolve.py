@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ratecraft.bitstream.container import ContainerReader
 from ratecraft.codecs.base import Codec
-from ratecraft.errors import BadInputError
+from ratecraft.errors import BadInputError, CorruptStreamError
 from ratecraft.registry.names import parse_ref
 from ratecraft.registry.store import DB, Registry, default_home
 from ratecraft.registry.zoo import find_zoo_model, load_zoo
@@ -48,8 +48,11 @@ def model_for_container(
 ) -> Codec | None:
     """The model a container names, from the registry or the zoo (None when it names none, or
     neither has it: decoding then refuses with its own one-line reason)."""
-    with ContainerReader(Path(path)) as reader:
-        sha = reader.header.model_sha256
+    try:
+        with ContainerReader(Path(path)) as reader:
+            sha = reader.header.model_sha256
+    except CorruptStreamError:
+        return None  # decoding refuses it with its own one-line reason, naming the file
     if sha is None:
         return None
     reg = registry

@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _OPEN_PATHS = ("/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect")
 _TABLE_EXCERPT_ROWS = 2000
+_DATA_FORMATS = ("npy", "wav", "raw", "csv")
 
 
 class Busy(RatecraftError):
@@ -222,6 +223,60 @@ def _excerpt(data: Data, seconds: float) -> Data:
     )
 
 
+@dataclass
+class Setting:
+    """How to compress: a registry or zoo ``model``, or a ``codec`` under ``ratio`` /
+    ``max_error`` (neither: lossless). A bad model name is refused before any body is read."""
+
+    codec: str | None = None
+    model: str | None = None
+    ratio: float | None = None
+    max_error: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            if self.codec or self.ratio is not None or self.max_error is not None:
+                raise BadInputError(
+                    "model carries its codec and budget; drop codec/ratio/max_error"
+                )
+            parse_ref(self.model)
+
+    def fitted(self, models: ModelCache, data: Data) -> tuple[Codec, Served | None]:
+        """The codec to use on ``data`` (fitted here unless it is a model)."""
+        if self.model is not None:
+            served = models.get(self.model)
+            return served.codec, served
+        budget = api.make_budget(ratio=self.ratio, max_error=self.max_error)
+        name = self.codec or api.default_codec(budget)
+        api.check_codec(name, budget)
+        return api.fit(data, codec=name, budget=budget), None
+
+
+@dataclass
+class DataBody:
+    """What the body is: ``format`` (else the Content-Type), and for raw samples ``channels``,
+    ``sample_rate`` and ``dtype``; ``kind=table`` reads a 2-D .npy as samples × features."""
+
+    channels: int | None = None
+    sample_rate: float | None = None
+    dtype: str | None = None
+    kind: str | None = None
+    format: str | None = None
+
+    def fmt(self, request: Request) -> str:
+        return body_format(self.format, request.headers.get("content-type"), _DATA_FORMATS)
+
+    def read(self, path: Path, fmt: str) -> Data:
+        return read_body_data(
+            path,
+            fmt,
+            channels=self.channels,
+            sample_rate=self.sample_rate,
+            dtype=self.dtype,
+            kind=self.kind,
+        )
+
+
 def create_app(config: ServeConfig | None = None) -> FastAPI:
     """The service's ASGI app (run it with uvicorn on 127.0.0.1, as ``ratecraft serve`` does)."""
     from ratecraft.serve.dashboard import render_dashboard
@@ -307,46 +362,20 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     @app.post("/v1/compress", response_class=Response)
     async def compress(
         request: Request,
-        codec: str | None = None,
-        model: str | None = None,
-        ratio: float | None = None,
-        max_error: float | None = None,
-        channels: int | None = None,
-        sample_rate: float | None = None,
-        dtype: str | None = None,
-        kind: str | None = None,
-        format: str | None = None,
+        setting: Annotated[Setting, Depends()],
+        body: Annotated[DataBody, Depends()],
     ) -> Response:
         """Compress a body (.npy, .wav, raw samples, feature-table .csv) into an .rcz container:
         by a registry or zoo ``model``, or by ``codec`` under ``ratio`` / ``max_error``
         (neither: lossless). Ratio, bits/sample and estimated bits come back as headers."""
-        fmt = body_format(format, request.headers.get("content-type"), ("npy", "wav", "raw", "csv"))
-        if model is not None and (codec or ratio is not None or max_error is not None):
-            raise BadInputError("model carries its codec and budget; drop codec/ratio/max_error")
-        if model is not None:
-            parse_ref(model)  # a bad name is refused before any body is read
+        fmt = body.fmt(request)
         with service.slots.take() as slot:
             async with body_of(request, fmt) as path:
 
                 def work() -> tuple[bytes, EncodeStats, Served | None, Codec, dict[str, Any]]:
-                    data = read_body_data(
-                        path,
-                        fmt,
-                        channels=channels,
-                        sample_rate=sample_rate,
-                        dtype=dtype,
-                        kind=kind,
-                    )
-                    served = service.models.get(model) if model else None
-                    if served is not None:
-                        blob, stats = api.encode(data, codec=served.codec)
-                        fitted = served.codec
-                    else:
-                        budget = api.make_budget(ratio=ratio, max_error=max_error)
-                        name = codec or api.default_codec(budget)
-                        api.check_codec(name, budget)
-                        fitted = api.fit(data, codec=name, budget=budget)
-                        blob, stats = api.encode(data, codec=fitted)
+                    data = body.read(path, fmt)
+                    fitted, served = setting.fitted(service.models, data)
+                    blob, stats = api.encode(data, codec=fitted)
                     measured: dict[str, Any] = {}
                     if served is not None and service.models.in_split(served):
                         measured = measure_quality(data, fitted.decode(blob))
@@ -410,46 +439,19 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     @app.post("/v1/quality")
     async def quality(
         request: Request,
-        codec: str | None = None,
-        model: str | None = None,
-        ratio: float | None = None,
-        max_error: float | None = None,
-        channels: int | None = None,
-        sample_rate: float | None = None,
-        dtype: str | None = None,
-        kind: str | None = None,
-        format: str | None = None,
+        setting: Annotated[Setting, Depends()],
+        body: Annotated[DataBody, Depends()],
     ) -> JSONResponse:
         """Predict the quality a setting gives on a sample, without returning data: the VAE's
         own calibrated error estimate where the model has one, otherwise a measured encode and
         decode of an excerpt (the first ``quality_excerpt_s`` seconds, or rows of a table)."""
-        fmt = body_format(format, request.headers.get("content-type"), ("npy", "wav", "raw", "csv"))
-        if model is not None and (codec or ratio is not None or max_error is not None):
-            raise BadInputError("model carries its codec and budget; drop codec/ratio/max_error")
-        if model is not None:
-            parse_ref(model)
+        fmt = body.fmt(request)
         with service.slots.take() as slot:
             async with body_of(request, fmt) as path:
 
                 def work() -> dict[str, Any]:
-                    data = read_body_data(
-                        path,
-                        fmt,
-                        channels=channels,
-                        sample_rate=sample_rate,
-                        dtype=dtype,
-                        kind=kind,
-                    )
-                    part = _excerpt(data, service.config.quality_excerpt_s)
-                    served = service.models.get(model) if model else None
-                    fitted: Codec
-                    if served is not None:
-                        fitted = served.codec
-                    else:
-                        budget = api.make_budget(ratio=ratio, max_error=max_error)
-                        name = codec or api.default_codec(budget)
-                        api.check_codec(name, budget)
-                        fitted = api.fit(part, codec=name, budget=budget)
+                    part = _excerpt(body.read(path, fmt), service.config.quality_excerpt_s)
+                    fitted, served = setting.fitted(service.models, part)
                     out: dict[str, Any] = {
                         "codec": fitted.name,
                         "model": served.label if served else None,
