@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +31,8 @@ from ratecraft import api
 from ratecraft.atomic import atomic_write
 from ratecraft.bitstream.container import ContainerReader
 from ratecraft.data.sources import RangeSource
-from ratecraft.errors import BadInputError, MissingExtraError, RatecraftError
+from ratecraft.errors import BadInputError, RatecraftError
+from ratecraft.system import start_ray
 
 __all__ = ["MANIFEST", "BatchSettings", "Task", "plan", "run_batch"]
 
@@ -254,21 +254,11 @@ def _run_on_ray(
     address: str | None,
     num_cpus: int | None,
 ) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise MissingExtraError("ray", "distributed") from None
     if not tasks:
         return
-    started_here = not ray.is_initialized()
-    if started_here:
-        address = address or os.environ.get("RAY_ADDRESS")
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address:
-            options["address"] = address
-        else:
-            options["num_cpus"] = num_cpus
-        ray.init(**options)
+    started_here = start_ray(address, num_cpus)
+    import ray
+
     remote = ray.remote(num_cpus=1, max_retries=1)(_ray_task)
     try:
         running = {remote.remote(t.model_dump(), settings.model_dump()): t for t in tasks}
@@ -276,9 +266,11 @@ def _run_on_ray(
             ready, _ = ray.wait(list(running), num_returns=1)
             task = running.pop(ready[0])
             try:
-                finished(task, ray.get(ready[0]), None)
+                record = ray.get(ready[0])
             except Exception as exc:  # a task's failure, as Ray reports it
                 finished(task, None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+            else:
+                finished(task, record, None)
     finally:
         if started_here:
             ray.shutdown()

@@ -138,6 +138,31 @@ def demo_inputs(quick: bool = False) -> list[DemoInput]:
     ]
 
 
+def zoo_runs(inputs: list[DemoInput]) -> list[RunRecord]:
+    """Each shipped zoo model on the demo recordings shaped like its training data (same channel
+    count and sample rate), used as trained; its setting reads ``zoo:NAME``."""
+    from ratecraft.bench import run_one
+    from ratecraft.registry import load_zoo, zoo_card, zoo_models
+
+    out = []
+    for name in zoo_models():
+        facts = zoo_card(name).get("trained_on") or {}
+        for i in inputs:
+            if not isinstance(i.data, Recording) or facts.get("kind") != "recording":
+                continue
+            fs = float(facts.get("sample_rate", 0))
+            if (
+                i.data.n_channels != facts.get("channels")
+                or abs(i.data.sample_rate - fs) > fs / 100
+            ):
+                continue
+            codec = load_zoo(name)
+            record, _ = run_one(i.name, i.data, codec, codec.budget, truth=i.truth)
+            record.set(setting=f"zoo:{name}")
+            out.append(record)
+    return out
+
+
 def digits_table(rows: int | None = None) -> FeatureTable:
     """scikit-learn's digits (1797 × 64, values 0..16), one family per image row."""
     from sklearn.datasets import load_digits
@@ -212,6 +237,8 @@ def run_demo(
         truths={i.name: i.truth for i in inputs if i.truth is not None},
         on_result=picker,
     )
+    if codecs is None:  # the full demo: the shipped zoo beside the codecs fitted here
+        records += zoo_runs(inputs)
 
     plots: list[tuple[str, str]] = []
     paths: list[Path] = []

@@ -12,14 +12,20 @@ from cli_helpers import ratecraft
 from ratecraft.cli import logs
 
 
+def noise(stderr: str) -> list[str]:
+    """stderr lines other than ratecraft's own periodic progress records (a step that runs
+    longer than the progress interval on a loaded machine reports itself; that is no noise)."""
+    return [line for line in stderr.splitlines() if not line.startswith("progress: ")]
+
+
 def test_encode_and_decode_are_silent(files, tmp_path):
     for args in (["--ratio", "8"], ["--codec", "sz3", "--max-error", "2"]):
         out = tmp_path / "x.rcz"
         run = ratecraft("encode", files["recording"], "-o", out, *args, "--json")
-        assert run.code == 0 and run.stderr == "", run.stderr
+        assert run.code == 0 and noise(run.stderr) == [], run.stderr
         assert json.loads(run.stdout)["ratio"] > 1
         run = ratecraft("decode", out, "-o", tmp_path / "back.npz")
-        assert run.code == 0 and run.stderr == "", run.stderr
+        assert run.code == 0 and noise(run.stderr) == [], run.stderr
 
 
 def test_shrink_is_silent(table_model, files, tmp_path):
@@ -29,7 +35,7 @@ def test_shrink_is_silent(table_model, files, tmp_path):
     run = ratecraft("shrink", table_model, "--recipe", recipe, "-o", tmp_path / "s",
                     "--calib", files["table"], "--json")  # fmt: skip
     assert run.code == 0, run.stderr
-    assert run.stderr == "", run.stderr
+    assert noise(run.stderr) == [], run.stderr
     assert json.loads(run.stdout)["steps"] == ["int8-weight"]
 
 
@@ -37,7 +43,7 @@ def test_export_is_silent_and_its_json_parses(table_model, tmp_path):
     pytest.importorskip("onnxruntime")
     run = ratecraft("export", "--model", table_model, "-o", tmp_path / "enc.onnx", "--json")
     assert run.code == 0, run.stderr
-    assert run.stderr == "", run.stderr
+    assert noise(run.stderr) == [], run.stderr
     assert json.loads(run.stdout)["parity_ok"] is True  # the exporter's chatter left stdout
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ratecraft.errors import MissingExtraError
+from ratecraft.system import start_ray
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,7 @@ class RayBackend:
         self.run_dir = Path(run_dir)
         self.cpus_per_trial = cpus_per_trial
         self._batch = 0
-        if not ray.is_initialized():
-            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if address:
-                options["address"] = address
-            else:
-                options["num_cpus"] = num_cpus
-            ray.init(**options)
+        start_ray(address, num_cpus)
         self.num_cpus = int(ray.cluster_resources().get("CPU", 1))
 
     def execute(

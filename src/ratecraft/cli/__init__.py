@@ -8,7 +8,7 @@ a failed command leaves no file behind.
 """
 
 # the commands, registered in the order `ratecraft --help` lists them
-from ratecraft.cli import data, codecs, models, bench, shrink, export, autopilot  # noqa: F401, I001
+from ratecraft.cli import data, codecs, models, bench, shrink, export, autopilot, serve, online  # noqa: F401, I001
 from ratecraft.cli.app import app
 
 

@@ -121,6 +121,13 @@ class _Command(TyperCommand):
         return _no_flag_types(super().get_params(ctx))
 
 
+class _SubGroup(TyperGroup):
+    """A command group below the top level (``ratecraft models …``): no flag types in help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_flag_types(super().get_params(ctx))
+
+
 class _Group(TyperGroup):
     """The top-level command: usage errors and anything unexpected become one ``error:`` line;
     its help lists commands in the order they were registered."""
@@ -370,3 +377,18 @@ def steps_bar(label: str) -> Iterator[Any]:
 
     with progress.task(label, unit="step"):
         yield lambda i, n, name: progress.report(label, i, n, unit="step", step=name)
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """A sub-command group (``ratecraft NAME COMMAND``) with the app's help and error style."""
+    group = _App(
+        name=name,
+        cls=_SubGroup,
+        rich_markup_mode="markdown",
+        help=help,
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+    )
+    app.add_typer(group, name=name)
+    return group

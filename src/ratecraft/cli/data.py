@@ -200,7 +200,11 @@ def encode_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     model: Annotated[
-        Path | None, typer.Option(help="A trained model folder (from `ratecraft fit`).")
+        str | None,
+        typer.Option(
+            help="A trained model: a folder (from `ratecraft fit`), a registry reference "
+            "(NAME, NAME@VERSION, NAME@production) or zoo:NAME."
+        ),
     ] = None,
     save_model: Annotated[
         Path | None,
@@ -261,8 +265,11 @@ def encode_cmd(
             raise BadInputError("--save-model keeps a model trained here; --model is one already")
         if config is not None or set_:
             raise BadInputError("--model carries its options; drop --config and --set")
-        fitted = api.load_codec(model)
-        name, setting = fitted.name, f"model {model}"
+        from ratecraft.registry import load_model
+        from ratecraft.registry.resolve import describe_model_spec
+
+        fitted = load_model(model)
+        name, setting = fitted.name, describe_model_spec(model)
     else:
         budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
         name = codec or api.default_codec(budget)
@@ -347,7 +354,7 @@ def _encode_batch(
     lossless: bool,
     ratio: float | None,
     max_error: float | None,
-    model: Path | None,
+    model: str | None,
     save_model: Path | None,
     config: Path | None,
     set_: list[str] | None,
@@ -373,7 +380,17 @@ def _encode_batch(
             raise BadInputError("--model carries its codec and budget; drop the other options")
         if config is not None or set_:
             raise BadInputError("--model carries its options; drop --config and --set")
-        api.load_codec(model)  # refuse a bad model before any task starts
+        from ratecraft.registry import load_model
+
+        fitted = load_model(model)  # a bad reference is refused before any task starts
+        if Path(model).is_dir():
+            model = str(Path(model).resolve())
+        else:  # a registry or zoo model: a folder every task (every Ray node) can read
+            folder = output / ".model"
+            if not folder.is_dir():
+                output.mkdir(parents=True, exist_ok=True)
+                fitted.save(folder)
+            model = str(folder.resolve())
     else:
         budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
         name = codec or api.default_codec(budget)
@@ -382,7 +399,7 @@ def _encode_batch(
         codec = name
     settings = BatchSettings(
         codec=codec, lossless=lossless, ratio=ratio, max_error=max_error, options=options,
-        model=None if model is None else str(model.resolve()), part_seconds=part_seconds,
+        model=model, part_seconds=part_seconds,
         **open_options,
     )  # fmt: skip
     label = f"encoding {len(files)} file" + ("s" if len(files) > 1 else "")
@@ -417,7 +434,11 @@ def decode_cmd(
         str | None, typer.Option(help="Dataset or series name to create in HDF5/NWB.")
     ] = None,
     model: Annotated[
-        Path | None, typer.Option(help="The trained model folder the file names, if it names one.")
+        str | None,
+        typer.Option(
+            help="The trained model the file names, if it names one: a folder, NAME@ALIAS or "
+            "zoo:NAME (default: found in the registry or the zoo by its content hash)."
+        ),
     ] = None,
     start: Annotated[
         str | None,
@@ -440,9 +461,14 @@ def decode_cmd(
             f"{output}: cannot write {output.suffix or 'files without an extension'!r}; "
             f"supported: {', '.join(WRITERS)}"
         )
+    from ratecraft.registry import load_model, model_for_container
+
+    codec = load_model(model) if model is not None else None
+    if codec is None and api.is_container(input):
+        codec = model_for_container(input)
     with chunk_bar("decoding") as progress:
         d = api.decode_to(
-            input, output, model=model, start=start, stop=stop, dataset=dataset, progress=progress
+            input, output, model=codec, start=start, stop=stop, dataset=dataset, progress=progress
         )
     rate = f" at {d['sample_rate']:g} Hz" if d["sample_rate"] else ""
     console().print(

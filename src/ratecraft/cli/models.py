@@ -20,7 +20,18 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ratecraft.cli.app import app, describe_line, guarded, kv_table, notes, print_json, spinner
+from ratecraft.cli.app import (
+    app,
+    command_group,
+    console,
+    describe_line,
+    fmt,
+    guarded,
+    kv_table,
+    notes,
+    print_json,
+    spinner,
+)
 from ratecraft.cli.codecs import (
     ConfigOption,
     SetOption,
@@ -267,3 +278,331 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+# ---- the registry: ratecraft models … ---------------------------------------------------------
+
+models_app = command_group(
+    "models",
+    "The model registry ($RATECRAFT_HOME, default ~/.ratecraft) and the shipped zoo: register, "
+    "list, show, promote, roll back, remove, pull and export models with their cards.",
+)
+
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        help="Registry folder (default $RATECRAFT_HOME or ~/.ratecraft).",
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _version_rows(v: Any) -> list[tuple[str, str]]:
+    from datetime import UTC, datetime
+
+    held = (v.card or {}).get("heldout") or {}
+    rows = [
+        ("codec", v.codec),
+        ("aliases", ", ".join(v.aliases) or "–"),
+        ("model sha256", v.model_sha256 or "– (config in the header)"),
+        ("created", datetime.fromtimestamp(v.created, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("source", v.source),
+        ("bytes", f"{v.bytes:,}"),
+    ]
+    if held.get("status") == "ok":
+        figures = [
+            f"ratio {held['ratio']:.2f}" if held.get("ratio") else None,
+            f"SNDR {held['sndr_db']:.1f} dB" if held.get("sndr_db") is not None else None,
+            f"spike F1 {held['spike_f1']:.3f}" if held.get("spike_f1") is not None else None,
+        ]
+        rows.append(("held-out", ", ".join(f for f in figures if f)))
+    return rows
+
+
+@models_app.command("register")
+@guarded
+def register_cmd(
+    folder: Annotated[str, typer.Argument(help="A codec folder (from `fit`), or zoo:NAME.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name to file it under.")],
+    alias: Annotated[
+        list[str] | None, typer.Option("--alias", "-a", help="Alias to point at it (repeatable).")
+    ] = None,
+    eval_data: Annotated[
+        Path | None,
+        typer.Option("--eval", help="Held-out data the card's quality is measured on."),
+    ] = None,
+    train_data: Annotated[
+        Path | None, typer.Option("--train-data", help="The data it was trained on (fingerprint).")
+    ] = None,
+    description: Annotated[str, typer.Option(help="One line for the card.")] = "",
+    registry: RegistryOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """File a codec folder as the next version of a model, with its model card.
+
+    The card holds the fit report, the training data's fingerprint (--train-data) and a
+    held-out evaluation on --eval (real ratio, SNDR, spike F1, LFP SNDR or family NMSE,
+    latency). A zoo model keeps its shipped card.
+    """
+    from ratecraft import api
+    from ratecraft.registry import build_card, check_name
+    from ratecraft.registry.backends import open_registry
+    from ratecraft.registry.names import ZOO_PREFIX
+    from ratecraft.registry.zoo import load_zoo, zoo_card, zoo_folder
+
+    check_name(name)
+    reg = open_registry(registry)
+    if folder.startswith(ZOO_PREFIX):
+        zoo = folder[len(ZOO_PREFIX) :]
+        card = zoo_card(zoo)
+        source_dir = zoo_folder(zoo)
+        if eval_data is not None or train_data is not None:
+            card = build_card(
+                load_zoo(zoo),
+                trained_on=api.load(train_data) if train_data else None,
+                heldout=api.load(eval_data) if eval_data else None,
+                description=description or card.get("description", ""),
+            )
+    else:
+        source_dir = Path(folder)
+        codec = api.load_codec(source_dir)
+        with spinner("measuring the model card" + (f" on {eval_data}" if eval_data else "")):
+            card = build_card(
+                codec,
+                trained_on=api.load(train_data) if train_data else None,
+                heldout=api.load(eval_data) if eval_data else None,
+                description=description,
+            )
+    v = reg.register(source_dir, name, card=card, aliases=tuple(alias or ()), source=folder)
+    if as_json:
+        print_json(v.to_json())
+        return
+    kv_table(f"registered {v.ref}", _version_rows(v))
+
+
+@models_app.command("list")
+@guarded
+def list_cmd(
+    zoo: Annotated[
+        bool, typer.Option("--zoo", help="List the shipped zoo models instead.")
+    ] = False,
+    registry: RegistryOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the registry's models (versions and aliases), or the zoo with --zoo."""
+    from rich.table import Table
+
+    from ratecraft.registry.backends import open_registry
+    from ratecraft.registry.zoo import zoo_card, zoo_models
+
+    rows: list[dict[str, Any]] = []
+    if zoo:
+        for name in zoo_models():
+            card = zoo_card(name)
+            held = card.get("heldout") or {}
+            rows.append(
+                {
+                    "name": f"zoo:{name}",
+                    "codec": card.get("codec"),
+                    "description": card.get("description", ""),
+                    "ratio": held.get("ratio"),
+                    "sndr_db": held.get("sndr_db"),
+                    "spike_f1": held.get("spike_f1"),
+                    "model_sha256": card.get("model_sha256"),
+                }
+            )
+    else:
+        reg = open_registry(registry)
+        for name in reg.names():
+            versions = reg.versions(name)
+            latest = versions[-1]
+            rows.append(
+                {
+                    "name": name,
+                    "versions": [v.version for v in versions],
+                    "aliases": reg.aliases(name),
+                    "latest": latest.ref,
+                    "codec": latest.codec,
+                }
+            )
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(box=None, pad_edge=False)
+    if zoo:
+        for col in ("model", "codec", "held-out ratio", "SNDR dB", "spike F1", "what"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(
+                r["name"],
+                str(r["codec"]),
+                fmt(r["ratio"], ".1f"),
+                fmt(r["sndr_db"], ".1f"),
+                fmt(r["spike_f1"], ".3f"),
+                r["description"],
+            )
+    else:
+        for col in ("model", "codec", "versions", "aliases"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            aliases = ", ".join(f"{a}→{v}" for a, v in r["aliases"].items()) or "–"
+            table.add_row(r["name"], r["codec"], ", ".join(map(str, r["versions"])), aliases)
+    if not rows:
+        notes.info("no models%s", " in the zoo" if zoo else " registered yet")
+        return
+    console().print(table)
+
+
+@models_app.command("show")
+@guarded
+def show_cmd(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION, NAME@ALIAS or zoo:NAME.")],
+    events: Annotated[bool, typer.Option("--events", help="Also list the model's events.")] = False,
+    registry: RegistryOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one version and its model card (markdown; --json for the card as data)."""
+    from ratecraft.registry import card_markdown, parse_ref
+    from ratecraft.registry.backends import open_registry
+    from ratecraft.registry.zoo import zoo_card
+
+    parsed = parse_ref(ref)
+    if parsed.zoo:
+        card = zoo_card(parsed.name)
+        if as_json:
+            print_json({"name": str(parsed), "card": card})
+        else:
+            typer.echo(card_markdown(card, str(parsed)))
+        return
+    reg = open_registry(registry)
+    v = reg.get(parsed)
+    history = [e.to_json() for e in reg.events(v.name)] if events else []
+    if as_json:
+        print_json({**v.to_json(), **({"events": history} if events else {})})
+        return
+    kv_table(v.ref, _version_rows(v))
+    typer.echo("")
+    typer.echo(card_markdown(v.card, v.ref))
+    if events:
+        from datetime import UTC, datetime
+
+        for e in history:
+            at = datetime.fromtimestamp(e["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+            typer.echo(f"{at}  v{e['version']}  {e['kind']:<9} {e['who']}: {e['why']}")
+
+
+@models_app.command("promote")
+@guarded
+def promote_cmd(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME@ALIAS) to point at.")],
+    alias: Annotated[str, typer.Option("--alias", "-a", help="Alias to set (e.g. production).")],
+    why: Annotated[str, typer.Option(help="Reason, kept in the model's events.")] = "promoted",
+    registry: RegistryOption = None,
+) -> None:
+    """Point an alias at a version (the alias's earlier versions are kept for rollback)."""
+    from ratecraft.registry.backends import open_registry
+
+    v = open_registry(registry).promote(ref, alias, why=why)
+    console().print(f"{v.name}@{alias} → version {v.version}")
+
+
+@models_app.command("rollback")
+@guarded
+def rollback_cmd(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Option("--alias", "-a", help="Alias to move back.")],
+    why: Annotated[str, typer.Option(help="Reason, kept in the model's events.")] = "rolled back",
+    registry: RegistryOption = None,
+) -> None:
+    """Point an alias back at the version it named before."""
+    from ratecraft.registry.backends import open_registry
+
+    v = open_registry(registry).rollback(name, alias, why=why)
+    console().print(f"{v.name}@{alias} → version {v.version} (rolled back)")
+
+
+@models_app.command("remove")
+@guarded
+def remove_cmd(
+    ref: Annotated[str, typer.Argument(help="NAME (every version) or NAME@VERSION.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Also remove versions aliases point at.")
+    ] = False,
+    registry: RegistryOption = None,
+) -> None:
+    """Remove a version, or a whole model, and the files no other version shares."""
+    from ratecraft.registry.backends import open_registry
+
+    gone = open_registry(registry).remove(ref, force=force)
+    console().print("removed " + ", ".join(v.ref for v in gone))
+
+
+@models_app.command("pull")
+@guarded
+def pull_cmd(
+    url: Annotated[str, typer.Argument(help="http(s) URL of a model .tar (from `models export`).")],
+    sha256: Annotated[str, typer.Option("--sha256", help="SHA-256 the download must have.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name to file it under.")],
+    alias: Annotated[
+        list[str] | None, typer.Option("--alias", "-a", help="Alias to point at it (repeatable).")
+    ] = None,
+    registry: RegistryOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Download a model archive, check its SHA-256 and register it (card included)."""
+    from ratecraft.registry.backends import open_registry
+    from ratecraft.registry.transfer import pull
+
+    with spinner(f"pulling {url}"):
+        v = pull(open_registry(registry), url, sha256, name, aliases=tuple(alias or ()))
+    if as_json:
+        print_json(v.to_json())
+        return
+    kv_table(f"pulled {v.ref}", _version_rows(v))
+
+
+@models_app.command("export")
+@guarded
+def export_cmd(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="A .tar to write, or a new folder.")
+    ],
+    registry: RegistryOption = None,
+) -> None:
+    """Write a version out: a .tar for `models pull`, or a codec folder with its card.
+
+    A .tar prints its SHA-256 (give it to `models pull --sha256`); a folder gets card.json and
+    card.md beside the codec files.
+    """
+    from ratecraft.registry.backends import open_registry
+    from ratecraft.registry.transfer import export_version
+
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise BadInputError(f"{output}: folder {folder} does not exist")
+    v, sha = export_version(open_registry(registry), ref, output)
+    console().print(f"wrote {output}: {v.ref}" + (f" (sha256 {sha})" if sha else ""))
+
+
+@models_app.command("check")
+@guarded
+def check_cmd(registry: RegistryOption = None, as_json: JsonFlag = False) -> None:
+    """Check the registry's consistency (exit 1 when anything is wrong).
+
+    SQLite's integrity check, every blob present and intact, no orphan blobs, aliases on
+    complete versions.
+    """
+    from ratecraft.registry.backends import open_registry
+
+    report = open_registry(registry).check()
+    if as_json:
+        print_json(report)
+    else:
+        kv_table(
+            f"registry {report['home']}: {'ok' if report['ok'] else 'PROBLEMS'}",
+            [(k.replace("_", " "), str(v)) for k, v in report.items() if k not in ("home", "ok")],
+        )
+    if not report["ok"]:
+        raise typer.Exit(1)

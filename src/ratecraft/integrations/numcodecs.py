@@ -56,8 +56,11 @@ class RatecraftCodec(NumcodecsCodec):  # type: ignore[misc]
     def _budget(self) -> Budget:
         return Budget(lossless=True)
 
+    def _options(self) -> dict[str, Any]:
+        return {}
+
     def _fitted(self, recording: Recording) -> Codec:
-        return get_codec(self.codec_name).fit(recording, self._budget())
+        return get_codec(self.codec_name, self._options()).fit(recording, self._budget())
 
     def encode(self, buf: Any) -> bytes:
         chunk = np.asarray(buf)
@@ -77,10 +80,20 @@ class RatecraftCodec(NumcodecsCodec):  # type: ignore[misc]
 
 
 class Predictive(RatecraftCodec):
-    """``predictive``: lossless (bit-exact), integer or float samples."""
+    """``predictive``: lossless (bit-exact), integer or float samples; ``level`` ``fast``
+    (block-adaptive) or ``max`` (adapts every sample: smaller, slower)."""
 
     codec_id = "ratecraft_predictive"
     codec_name = "predictive"
+
+    def __init__(self, level: str = "fast", sample_rate: float = 30000.0) -> None:
+        super().__init__(sample_rate)
+        if level not in ("fast", "max"):
+            raise BadInputError(f"{self.codec_id}: level must be fast or max, not {level!r}")
+        self.level = level
+
+    def _options(self) -> dict[str, Any]:
+        return {"level": self.level}
 
 
 class _Bounded(RatecraftCodec):
