@@ -423,6 +423,19 @@ def _encode_batch(
         raise typer.Exit(1)
 
 
+def _names_a_model(path: Path) -> bool:
+    """Whether the container at ``path`` needs a trained model (False when it is unreadable:
+    decoding then refuses it in one line)."""
+    from ratecraft.bitstream.container import ContainerReader
+    from ratecraft.errors import RatecraftError
+
+    try:
+        with ContainerReader(path) as reader:
+            return reader.header.model_sha256 is not None
+    except (RatecraftError, OSError):
+        return False
+
+
 @app.command("decode")
 @guarded
 def decode_cmd(
@@ -461,11 +474,11 @@ def decode_cmd(
             f"{output}: cannot write {output.suffix or 'files without an extension'!r}; "
             f"supported: {', '.join(WRITERS)}"
         )
-    from ratecraft.registry import load_model, model_for_container
+    codec = None
+    if model is not None or _names_a_model(input):  # the registry is imported only then
+        from ratecraft.registry import load_model, model_for_container
 
-    codec = load_model(model) if model is not None else None
-    if codec is None and api.is_container(input):
-        codec = model_for_container(input)
+        codec = load_model(model) if model is not None else model_for_container(input)
     with chunk_bar("decoding") as progress:
         d = api.decode_to(
             input, output, model=codec, start=start, stop=stop, dataset=dataset, progress=progress

@@ -26,7 +26,6 @@ from pydantic import Field
 
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
 from ratecraft.codecs.base import BlockContext, BlockResult, Codec, CodecConfig, register_codec
-from ratecraft.codecs.classical import adaptive
 from ratecraft.codecs.classical.alphabet import Alphabet, integerize
 from ratecraft.codecs.classical.dpcm import DpcmSettings, decode_ints, encode_ints
 from ratecraft.errors import CorruptStreamError
@@ -92,6 +91,8 @@ class PredictiveCodec(Codec):
 
         lo, hi = (int(ints.min()), int(ints.max())) if ints.size else (0, 0)
         refidx = choose_references(ints, self.config.neighbours)
+        from ratecraft.codecs.classical import adaptive  # numba: imported for level max only
+
         body = adaptive.encode_channels(ints, refidx, lo, hi)
         refs = refidx.astype("<i4").tobytes()
         return pack_sections([alphabet.to_bytes(), _RANGE.pack(lo, hi), refs, body])
@@ -108,6 +109,8 @@ class PredictiveCodec(Codec):
         refidx = array_from(refs, "<i4", rows, "reference channels").astype(np.int64)
         if lo > hi or hi - lo >= 1 << 32 or ((refidx >= np.arange(rows)) | (refidx < -1)).any():
             raise CorruptStreamError("corrupt adaptive predictive header")
+        from ratecraft.codecs.classical import adaptive  # numba: imported for level max only
+
         return adaptive.decode_channels(body, refidx, rows, frames, lo, hi), alphabet
 
     def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
