@@ -14,6 +14,7 @@ file beside ``shrink.json`` and reopened by the loader registered for its :attr:
 from __future__ import annotations
 
 import shutil
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +28,7 @@ __all__ = ["RuntimeModule", "is_runtime", "open_runtime", "register_runtime"]
 _OPENERS: dict[str, Callable[[Path, dict[str, Any]], RuntimeModule]] = {}
 
 
-class RuntimeModule(nn.Module):
+class RuntimeModule(nn.Module, ABC):
     """Base of models held by an external runtime; subclasses set :attr:`kind` and run it."""
 
     kind: ClassVar[str] = ""
@@ -37,9 +38,9 @@ class RuntimeModule(nn.Module):
         super().__init__()
         self.file = Path(file)
 
+    @abstractmethod
     def logical_parameters(self) -> int:
         """Weights the file holds, counted by their logical shapes (packed or not)."""
-        raise NotImplementedError
 
     def options(self) -> dict[str, Any]:
         """What reopening needs besides the file (threads, context length)."""
