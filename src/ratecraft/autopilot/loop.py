@@ -10,7 +10,6 @@ Trials run through a backend: in this process (``local``) or in parallel through
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -178,6 +177,11 @@ class Autopilot:
         self.study.set_user_attr("objective_names", [o.name for o in reward.objectives])
         self.records = journal.episodes()
         self._recover()
+        self._initial = 0
+        if not self.records and not self.study.trials:
+            for strategy in problem.initial_strategies():
+                self.study.enqueue_trial(space.to_optuna_params(space.validate(strategy)))
+                self._initial += 1
 
     # ---- recovery -----------------------------------------------------------------------------
     def _recover(self) -> None:
@@ -195,10 +199,8 @@ class Autopilot:
 
     # ---- one episode --------------------------------------------------------------------------
     def _values(self, metrics: dict[str, float]) -> list[float]:
-        out = []
-        for o, v in zip(self.reward.objectives, self.reward.values(metrics), strict=True):
-            out.append(v if math.isfinite(v) else o.worst)
-        return out
+        values = self.reward.values(metrics)
+        return [o.finite(v) for o, v in zip(self.reward.objectives, values, strict=True)]
 
     def _tell(self, trial: Any, record: dict[str, Any]) -> None:
         from optuna.trial import TrialState
@@ -213,7 +215,7 @@ class Autopilot:
             self.study.tell(trial, [o.worst for o in self.reward.objectives])
             return
         for c, v in zip(self.reward.constraints, record["violations"], strict=True):
-            trial.set_constraint(str(c), float(min(v, _BIG)))
+            trial.set_constraint(str(c), float(np.clip(v, -_BIG, _BIG)))
         self.study.tell(trial, self._values(record["metrics"]))
 
     def _context(self) -> Context:
@@ -225,8 +227,13 @@ class Autopilot:
         )
 
     def ask(self) -> tuple[Any, Strategy, str]:
-        """Let the proposer enqueue if it wants, then ask the study for the next strategy."""
-        origin = self.proposer.before_ask(self.study, self._context())
+        """Let the proposer enqueue if it wants, then ask the study for the next strategy
+        (the problem's initial strategies come first, whatever the proposer)."""
+        if self._initial:
+            self._initial -= 1
+            origin = "initial"
+        else:
+            origin = self.proposer.before_ask(self.study, self._context())
         trial = self.study.ask()
         try:
             strategy = self.space.validate(self.space.suggest(trial))

@@ -85,10 +85,19 @@ class Objective:
             raise BadInputError(f"objective {text!r}: {name} is only sensible as {default_dir}")
         return cls(name, direction, best, worst, log, role)
 
+    def finite(self, value: float | None) -> float:
+        """``value`` with nan and missing as ``worst`` and an infinity on the good side as
+        ``best`` (a lossless codec's SNDR is +inf: the best there is, not a failure)."""
+        if value is None or math.isnan(value):
+            return self.worst
+        if math.isinf(value):
+            good = (value > 0) == (self.direction == "max")
+            return self.best if good else self.worst
+        return float(value)
+
     def normalized(self, value: float) -> float:
         """0 at ``best``, 1 at ``worst``, clipped to [0, 1]; nan and missing count as worst."""
-        if value is None or not math.isfinite(value):
-            return 1.0
+        value = self.finite(value)
         if self.log:
             value = max(value, 1e-300)
             b, w, v = math.log(self.best), math.log(self.worst), math.log(value)
@@ -122,9 +131,10 @@ class Constraint:
         return cls(match.group(1), match.group(2), threshold)
 
     def violation(self, values: Mapping[str, float]) -> float:
-        """How far ``values`` is from meeting the limit (≤ 0 met, > 0 violated, inf if absent)."""
+        """How far ``values`` is from meeting the limit (≤ 0 met, > 0 violated, inf if absent
+        or nan; an infinite value meets or breaks it by an infinite margin)."""
         value = values.get(self.name)
-        if value is None or not math.isfinite(value):
+        if value is None or math.isnan(value):
             return math.inf
         gap = self.threshold - value if self.op in (">=", ">") else value - self.threshold
         if self.op in (">", "<") and gap == 0:

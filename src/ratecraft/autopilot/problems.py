@@ -46,6 +46,10 @@ class Problem(ABC):
         """A content hash of the input and of every evaluation setting that changes results."""
 
     @abstractmethod
+    def metric_names(self) -> frozenset[str]:
+        """Every key :meth:`evaluate` returns: what objectives and constraints may name."""
+
+    @abstractmethod
     def evaluate(self, strategy: Strategy, fidelity: str) -> dict[str, float]:
         """Run ``strategy`` and return its metrics (objectives and constraints name these keys)."""
 
@@ -57,12 +61,18 @@ class Problem(ABC):
         """Why ``strategy`` should not run on this machine, or None when it may."""
         return None
 
+    def initial_strategies(self) -> list[Strategy]:
+        """Strategies every run starts with, whatever its proposer (a known-feasible point of a
+        space where almost nothing random is feasible); none by default."""
+        return []
+
     def describe(self) -> dict[str, Any]:
         return {"problem": self.name}
 
 
 # ---- codec problem -------------------------------------------------------------------------
 
+# lossy classical codecs and their own knobs; each also takes the target ``ratio``
 CLASSICAL_SPACE: dict[str, dict[str, Param]] = {
     "quant": {
         "max_order": Param("int", 1, 32, log=True),
@@ -81,25 +91,71 @@ CLASSICAL_SPACE: dict[str, dict[str, Param]] = {
         "component_fraction": Param("float", 0.1, 1.0),
     },
 }
-# learned recording codecs other issues add; they join the space when registered
+# lossless codecs (no ratio: they are bit-exact, at whatever ratio the data allows)
+LOSSLESS_SPACE: dict[str, dict[str, Param]] = {
+    "predictive": {
+        "level": Param("cat", choices=("fast", "max")),
+        "neighbours": Param("cat", choices=(True, False)),
+    },
+}
+# learned recording codecs other issues add; they join the space when registered, with the
+# knobs that interact with the ratio: window, bits per latent (which sizes the latent channels
+# for a ratio), λ of the rate-distortion loss and the entropy model
 LEARNED_RECORDING = ("conv-ae", "lstm-ae", "transformer", "vae", "spatial", "spike-lfp")
+LEARNED_KNOBS: dict[str, Param] = {
+    "window": Param("cat", choices=(64, 128, 256)),
+    "bits_per_latent": Param("float", 0.5, 4.0, log=True),
+    "lmbda": Param("float", 4.0, 1024.0, log=True),
+    "entropy": Param("cat", choices=("factorized", "hyperprior")),
+}
+_LEARNED_WITH_KNOBS = ("conv-ae", "lstm-ae", "transformer")
+# what CodecProblem.evaluate returns besides the recording-quality metrics
+CODEC_RATE_METRICS = frozenset(
+    ("ratio", "bits_per_sample", "throughput", "decode_throughput", "latency_ms", "fit_seconds")
+)
+RECORDING_QUALITY_METRICS = frozenset(
+    (
+        "sndr_db",
+        "prd_percent",
+        "max_abs_error",
+        "spike_f1",
+        "spike_window_sndr_db",
+        "lfp_band_error",
+    )
+)
 
 
-def _codec_config(method: str, params: dict[str, Any], n_rows: int) -> dict[str, Any]:
-    """The codec config of a strategy (``ratio`` is the budget, not a config field)."""
-    cfg = {k: v for k, v in params.items() if k != "ratio"}
-    if method == "pca" and "component_fraction" in cfg:
-        cfg["max_components"] = max(1, round(cfg.pop("component_fraction") * n_rows))
-    return cfg
+def codec_plan(
+    strategy: Strategy, n_rows: int, epochs: int | None = None
+) -> tuple[str, Any, dict[str, Any]]:
+    """``(codec, budget, options)`` of a codec strategy: a strategy with a ``ratio`` is lossy
+    at that ratio, one without is lossless (``n_rows``: channels, for relative options;
+    ``epochs``: the training budget of a learned codec, None for its own default)."""
+    from ratecraft.codecs import Budget
+
+    method, params = strategy["method"], dict(strategy["params"])
+    ratio = params.pop("ratio", None)
+    if method == "pca" and "component_fraction" in params:
+        params["max_components"] = max(1, round(params.pop("component_fraction") * n_rows))
+    train = {"lmbda": params.pop("lmbda")} if "lmbda" in params else {}
+    if epochs is not None and method in LEARNED_RECORDING:
+        train["epochs"] = epochs
+    if train:
+        params["train"] = train
+    budget = Budget(lossless=True) if ratio is None else Budget(ratio=float(ratio))
+    return method, budget, params
 
 
 class CodecProblem(Problem):
-    """Fit a lossy codec at a target ratio on a recording; score spike F1, SNDR, ratio, speed.
+    """Fit a codec on a recording — lossy at a target ratio, or lossless; score spike F1, SNDR,
+    ratio, speed.
 
     Classical codecs run their rate control on the data they code. Learned codecs train on a
     stretch of the recording before the scored window and are scored on the window, so nothing
     is scored on what it trained on. ``proxy_seconds`` is the cheap excerpt, ``full_seconds``
-    the full evaluation (None: the whole recording).
+    the full evaluation (None: the whole recording). The saved artifacts are built on the whole
+    input exactly as ``ratecraft encode INPUT --config strategy.json`` builds them (``source``:
+    the input file, opened with ``open_options``; without it the recording in memory).
     """
 
     name = "codec"
@@ -111,7 +167,11 @@ class CodecProblem(Problem):
         proxy_seconds: float = 0.25,
         full_seconds: float | None = None,
         include_learned: bool = False,
+        include_lossless: bool = True,
         ratio_range: tuple[float, float] = (2.0, 200.0),
+        learned_epochs: dict[str, int] | None = None,
+        source: Path | None = None,
+        open_options: dict[str, Any] | None = None,
     ) -> None:
         from ratecraft.data.types import Recording
 
@@ -123,7 +183,11 @@ class CodecProblem(Problem):
         self.proxy_seconds = proxy_seconds
         self.full_seconds = full_seconds
         self.include_learned = include_learned
+        self.include_lossless = include_lossless
         self.ratio_range = ratio_range
+        self.learned_epochs = dict(learned_epochs or {})  # fidelity -> epochs (default: own)
+        self.source = source
+        self.open_options = dict(open_options or {})
         self._windows: dict[str, tuple[Any, Any]] = {}
 
     # ---- data windows -------------------------------------------------------------------------
@@ -147,16 +211,20 @@ class CodecProblem(Problem):
         from ratecraft.codecs import available_codecs
 
         names = set(available_codecs())
-        methods = {m: dict(p) for m, p in CLASSICAL_SPACE.items() if m in names}
+        lo, hi = self.ratio_range
+        ratio = {"ratio": Param("float", lo, hi, log=True)}
+        methods = {m: {**ratio, **p} for m, p in CLASSICAL_SPACE.items() if m in names}
         if self.include_learned:
-            methods.update({m: {} for m in LEARNED_RECORDING if m in names})
+            for m in LEARNED_RECORDING:
+                if m in names:
+                    knobs = LEARNED_KNOBS if m in _LEARNED_WITH_KNOBS else {}
+                    methods[m] = {**ratio, **knobs}
+        if self.include_lossless:
+            methods.update({m: dict(p) for m, p in LOSSLESS_SPACE.items() if m in names})
         return methods
 
     def default_space(self) -> SearchSpace:
-        lo, hi = self.ratio_range
-        return SearchSpace(
-            methods=self._methods(), shared={"ratio": Param("float", lo, hi, log=True)}
-        )
+        return SearchSpace(methods=self._methods())
 
     def default_reward(self) -> Reward:
         from ratecraft.metrics.spikes import spike_band_fits
@@ -170,10 +238,18 @@ class CodecProblem(Problem):
             constraints=[Constraint.parse(limit)],
         )
 
+    def metric_names(self) -> frozenset[str]:
+        return RECORDING_QUALITY_METRICS | CODEC_RATE_METRICS
+
     def fingerprint(self) -> str:
         rec = self.recording
         return fingerprint_array(
-            rec.samples, rec.sample_rate, rec.uv_per_step, self.proxy_seconds, self.full_seconds
+            rec.samples,
+            rec.sample_rate,
+            rec.uv_per_step,
+            self.proxy_seconds,
+            self.full_seconds,
+            self.learned_epochs,
         )
 
     def preflight(self, strategy: Strategy) -> str | None:
@@ -185,13 +261,12 @@ class CodecProblem(Problem):
         return None
 
     def _fit(self, strategy: Strategy, fidelity: str) -> tuple[Any, Any]:
-        from ratecraft.codecs import Budget, get_codec
+        from ratecraft.codecs import get_codec
 
         train, scored = self._window(fidelity)
-        method, params = strategy["method"], strategy["params"]
-        cfg = _codec_config(method, params, scored.n_channels)
+        epochs = self.learned_epochs.get(fidelity)
+        method, budget, cfg = codec_plan(strategy, scored.n_channels, epochs)
         codec = get_codec(method, cfg)
-        budget = Budget(ratio=float(params["ratio"]))
         codec.fit(train, budget)
         if codec.model_sha256() is None:  # nothing trained: its knob adapts to what it codes
             codec.fit(scored, budget)
@@ -219,16 +294,51 @@ class CodecProblem(Problem):
             "fit_seconds": fit_s,
         }
 
+    def _open_input(self) -> Any:
+        from ratecraft import api
+        from ratecraft.data.sources import as_source
+
+        if self.source is not None:
+            return api.open(self.source, **self.open_options)
+        return as_source(self.recording)
+
     def save_artifact(self, strategy: Strategy, folder: Path) -> dict[str, Any]:
+        """Encode the **whole input** with ``strategy`` the way ``ratecraft encode --config
+        strategy.json`` does, keep the model a learned codec trained, and score the container
+        against the whole input (the front's figures come from the scored window only)."""
+        from ratecraft import api
         from ratecraft.atomic import atomic_write
+        from ratecraft.autopilot.replay import strategy_document
+        from ratecraft.metrics import recording_quality
 
         folder.mkdir(parents=True, exist_ok=True)
-        codec, scored = self._fit(strategy, "full")
-        blob, stats = codec.encode_with_stats(scored)
-        atomic_write(folder / "stream.rcz", blob)
-        codec.save(folder / "model")  # `ratecraft encode --model` replays it
-        atomic_write(folder / "strategy.json", json.dumps(strategy, indent=2).encode())
-        return {"stream": str(folder / "stream.rcz"), "ratio": stats.ratio}
+        epochs = self.learned_epochs.get("full")
+        name, budget, options = codec_plan(strategy, self.recording.n_channels, epochs)
+        stream = folder / "stream.rcz"
+        with self._open_input() as source:
+            fitted = api.fit(
+                source.excerpt(api.FIT_SAMPLES), codec=name, budget=budget, config=options
+            )
+            stats = api.encode_file(source, stream, fitted)
+        trained = fitted.model_sha256() is not None
+        if trained:
+            fitted.save(folder / "model")
+        doc = strategy_document(name, budget, options, {"strategy": strategy})
+        atomic_write(folder / "strategy.json", json.dumps(doc, indent=2).encode())
+        back = api.decode(stream, model=fitted if trained else None)
+        rec = self.recording
+        quality = recording_quality(rec.samples, back.samples, rec.sample_rate)
+        whole = {k: float(v) for k, v in quality.items()}
+        whole["ratio"] = float(stats.ratio)
+        replay = f"ratecraft encode INPUT --config {folder / 'strategy.json'} -o OUT.rcz"
+        if trained:
+            replay += " --save-model MODEL_DIR"
+        return {
+            "stream": str(stream),
+            "ratio": stats.ratio,
+            "whole_input": whole,
+            "replay": replay,
+        }
 
     def describe(self) -> dict[str, Any]:
         rec = self.recording

@@ -17,18 +17,9 @@ from ratecraft.atomic import atomic_output, atomic_write
 from ratecraft.autopilot.objectives import PRESETS, Reward
 from ratecraft.autopilot.problems import Problem
 from ratecraft.errors import RatecraftError
+from ratecraft.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
-
-
-def _safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_safe(v) for v in value]
-    return value
 
 
 def front_document(
@@ -36,7 +27,7 @@ def front_document(
 ) -> dict[str, Any]:
     """The JSON body of ``front.json``: objectives, constraints and the members, best first."""
     members = sorted(front, key=lambda r: -reward.score(r["metrics"], "balanced"))
-    return _safe(
+    return json_safe(
         {
             "objectives": [
                 {"name": o.name, "direction": o.direction, "best": o.best, "worst": o.worst}
@@ -64,10 +55,27 @@ def write_front(run_dir: Path, doc: dict[str, Any]) -> None:
 
 
 def best_per_preset(reward: Reward, front: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The front member with the highest preset score, for every preset."""
+    """The front member each preset picks.
+
+    ``accuracy``, ``size`` and ``latency`` pick the member best on their own role (the mean
+    normalized value of the objectives of that role: the smallest file for ``size``), ties
+    broken by the preset's weighted score; ``balanced`` (and a preset whose role no objective
+    has) picks the highest weighted score.
+    """
     if not front:
         return {}
-    return {p: max(front, key=lambda r: reward.score(r["metrics"], p)) for p in PRESETS}
+    picks = {}
+    for preset in PRESETS:
+        role = "quality" if preset == "accuracy" else preset
+        mine = [o for o in reward.objectives if o.role == role]
+
+        def rank(r: dict[str, Any], mine: list[Any] = mine, preset: str = preset) -> tuple:
+            own = [o.normalized(r["metrics"].get(o.name, math.nan)) for o in mine]
+            primary = -round(sum(own) / len(own), 12) if own else 0.0
+            return (primary, reward.score(r["metrics"], preset))
+
+        picks[preset] = max(front, key=rank)
+    return picks
 
 
 def save_best_artifacts(
@@ -76,6 +84,7 @@ def save_best_artifacts(
     """Rebuild the best strategy of every preset into ``RUN_DIR/best/<preset>/``."""
     saved: dict[str, Any] = {}
     built: dict[str, Path] = {}
+    built_by: dict[str, str] = {}
     for preset, record in best_per_preset(reward, front).items():
         folder = run_dir / "best" / preset
         try:
@@ -85,10 +94,15 @@ def save_best_artifacts(
                     folder / "same_as.json",
                     json.dumps({"preset_folder": str(built[record["hash"]])}).encode(),
                 )
-                saved[preset] = {"trial": record["trial"], "same_as": str(built[record["hash"]])}
+                first = saved[built_by[record["hash"]]]
+                saved[preset] = {
+                    **{k: v for k, v in first.items() if k in ("whole_input", "replay")},
+                    "trial": record["trial"],
+                    "same_as": str(built[record["hash"]]),
+                }
                 continue
             facts = problem.save_artifact(record["strategy"], folder)
-            built[record["hash"]] = folder
+            built[record["hash"]], built_by[record["hash"]] = folder, preset
             saved[preset] = {"trial": record["trial"], **facts}
         except (RatecraftError, OSError, ValueError, RuntimeError) as exc:
             log.warning("could not save the %s artifact: %s", preset, exc)
@@ -206,7 +220,16 @@ def write_report(
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in r["strategy"]["params"].items())
         vals = " | ".join(_fmt(r["metrics"].get(n)) for n in names)
         lines.append(f"| {r['trial']} | {r['strategy']['method']} | {vals} | {params} |")
-    lines += ["", "## Best per preset", "", "| preset | trial | artifact |", "|---|---:|---|"]
+    lines += [
+        "",
+        "## Best per preset",
+        "",
+        "Front figures come from the evaluation window; each artifact is rebuilt on the whole "
+        "input, and its own figures on the whole input are shown beside it.",
+        "",
+        "| preset | trial | artifact | on the whole input | replay |",
+        "|---|---:|---|---|---|",
+    ]
     for preset, facts in artifacts.items():
         where = (
             facts.get("error")
@@ -214,7 +237,10 @@ def write_report(
             or facts.get("stream")
             or facts.get("model", "")
         )
-        lines.append(f"| {preset} | {facts.get('trial')} | {where} |")
+        whole = facts.get("whole_input") or {}
+        shown = ", ".join(f"{n}={_fmt(whole[n])}" for n in names if n in whole)
+        replay = f"`{facts['replay']}`" if facts.get("replay") else ""
+        lines.append(f"| {preset} | {facts.get('trial')} | {where} | {shown} | {replay} |")
     lines += ["", "![Pareto front](pareto.png)", ""]
     path = run_dir / "report.md"
     atomic_write(path, "\n".join(lines).encode())

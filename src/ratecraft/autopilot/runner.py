@@ -8,6 +8,7 @@ other option except a larger ``--trials``.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,26 @@ from ratecraft.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
-SHRINK_TARGETS = ("digits-cnn",)
+SHRINK_TARGETS = ("digits-cnn", "smollm2-mixed")
+# RunRequest field -> the `ratecraft autopilot` parameter that sets it
+REQUEST_FLAGS = {
+    "objectives": "objective",
+    "constraints": "constraint",
+    "proposer": "proposer",
+    "backend": "backend",
+    "parallel": "parallel",
+    "seed": "seed",
+    "time_budget_s": "time_budget",
+    "patience": "patience",
+    "proxy_seconds": "proxy_seconds",
+    "full_seconds": "full_seconds",
+    "include_learned": "learned",
+    "space": "space",
+    "llm_url": "llm_url",
+    "llm_model": "llm_model",
+    "ray_address": "ray_address",
+    "save_artifacts": "no_artifacts",
+}
 
 
 @dataclass
@@ -69,11 +89,16 @@ def build_problem(request: RunRequest) -> tuple[Problem, dict[str, Any]]:
     """The problem for ``request.target`` and the spec that was inferred for it."""
     from ratecraft.autopilot.spec import derive_defaults, infer_file_spec
 
-    if request.target in SHRINK_TARGETS:
+    if request.target == "digits-cnn":
         from ratecraft.autopilot.shrink_problem import DigitsShrinkProblem
 
         problem = DigitsShrinkProblem(seed=request.seed)
         return problem, {"spec": problem.describe(), "defaults": problem.defaults()}
+    if request.target == "smollm2-mixed":
+        from ratecraft.autopilot.mixed_precision import MixedPrecisionProblem
+
+        mixed = MixedPrecisionProblem.for_lm()
+        return mixed, {"spec": mixed.describe(), "defaults": {}}
     path = Path(request.target)
     if not path.exists():
         raise BadInputError(
@@ -88,6 +113,7 @@ def build_problem(request: RunRequest) -> tuple[Problem, dict[str, Any]]:
             proxy_seconds=request.proxy_seconds,
             full_seconds=request.full_seconds,
             include_learned=request.include_learned,
+            source=path,
         )
     else:
         from ratecraft.autopilot.table_problem import TableCodecProblem
@@ -96,10 +122,30 @@ def build_problem(request: RunRequest) -> tuple[Problem, dict[str, Any]]:
     return problem, {"spec": spec.to_dict(), "defaults": defaults}
 
 
+def _check_metric(name: str, what: str, known: frozenset[str], problem: str) -> None:
+    """Refuse an objective or constraint on a metric the problem never reports: it would be
+    nan in every trial, so the front and its hypervolume would stay empty."""
+    if name in known:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise BadInputError(
+        f"{what} {name!r} is not a metric of the {problem} problem{hint}; "
+        f"it reports {', '.join(sorted(known))}"
+    )
+
+
 def build_reward(request: RunRequest, problem: Problem) -> Reward:
     """The user's objectives and constraints, or the inferred ones; the problem's own bounds
     (for normalization and the hypervolume) replace the generic ones for the names it knows."""
     own = problem.default_reward()
+    known_metrics = problem.metric_names()
+    for text in request.objectives:
+        _check_metric(Objective.parse(text).name, "objective", known_metrics, problem.name)
+    for text in request.constraints:
+        _check_metric(Constraint.parse(text).name, "constraint", known_metrics, problem.name)
     if not request.objectives:
         if request.constraints:
             own.constraints = [Constraint.parse(c) for c in request.constraints]
@@ -160,16 +206,21 @@ def run_autopilot(
     on_episode: Callable[[dict[str, Any], list[dict[str, Any]], float], None] | None = None,
     on_start: Callable[[dict[str, Any]], None] | None = None,
     problem: Problem | None = None,
+    changes: dict[str, Any] | None = None,
 ) -> tuple[Summary, dict[str, Any]]:
     """Start (``request``) or resume (``resume=True``) the run in ``run_dir``.
 
     ``problem`` overrides the one built from the target (benchmarks pass a prepared one).
+    ``changes``: request fields the user gave again when resuming; any that differs from the
+    stored run is refused (a resumed run keeps its options; only ``trials`` may grow). A new
+    run that fails before its first trial is recorded leaves no folder behind.
     Returns the loop's summary and the paths of what was written.
     """
     run_dir = Path(run_dir)
     if resume:
         journal = Journal.open(run_dir)
         request = RunRequest.from_dict(journal.config()["request"])
+        _check_unchanged(request, changes or {})
         if trials is not None:
             if trials < len(journal.episodes()):
                 raise BadInputError(f"--trials {trials} is below the trials already run")
@@ -200,6 +251,39 @@ def run_autopilot(
         raise BadInputError(f"unknown backend {request.backend!r}; choose local or ray")
     if not resume:  # everything is checked: only now does the run folder appear
         journal = Journal.create(run_dir, {"request": request.to_dict(), **inferred})
+    try:
+        return _run(request, run_dir, journal, problem, reward, space, proposer, on_episode)
+    except BaseException:
+        if not resume and not journal.episodes():
+            shutil.rmtree(run_dir, ignore_errors=True)
+            log.info("removed %s: the run failed before its first trial was recorded", run_dir)
+        raise
+
+
+def _check_unchanged(stored: RunRequest, changes: dict[str, Any]) -> None:
+    """One line for the first option given on resume that differs from the stored run."""
+    known = stored.to_dict()
+    for key, value in changes.items():
+        if key not in known:
+            raise BadInputError(f"{key} is not an option of an autopilot run")
+        if key != "trials" and known[key] != value:
+            flag = "--" + REQUEST_FLAGS.get(key, key).replace("_", "-")
+            raise BadInputError(
+                f"{flag} {value!r} differs from the run's {known[key]!r}: a resumed run keeps "
+                "the options it started with (only --trials may grow)"
+            )
+
+
+def _run(
+    request: RunRequest,
+    run_dir: Path,
+    journal: Journal,
+    problem: Problem,
+    reward: Reward,
+    space: Any,
+    proposer: Any,
+    on_episode: Callable[[dict[str, Any], list[dict[str, Any]], float], None] | None,
+) -> tuple[Summary, dict[str, Any]]:
     backend = None
     if request.backend == "ray":
         from ratecraft.autopilot.ray_backend import RayBackend

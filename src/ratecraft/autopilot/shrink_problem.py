@@ -185,6 +185,9 @@ class DigitsShrinkProblem(Problem):
             "baseline": self.baseline(),
         }
 
+    def metric_names(self) -> frozenset[str]:
+        return frozenset(("accuracy", "loss", "size_bytes", "parameters", "latency_ms"))
+
     def fingerprint(self) -> str:
         x, _ = self.splits["train"]
         return fingerprint_array(x, CNN_SPEC, self.seed, self.epochs, self.proxy_samples)
@@ -248,15 +251,44 @@ class DigitsShrinkProblem(Problem):
             metrics["latency_ms"] = self.baseline()["latency_ms"]
         return metrics
 
+    def _replay_inputs(self, best: Path) -> tuple[Path, Path]:
+        """The float model and the calibration split, saved once under ``best/`` so that each
+        preset's recipe replays with ``ratecraft shrink``."""
+        from ratecraft.atomic import atomic_output
+        from ratecraft.shrink import save_artifact
+
+        base, calib = best / "base-model", best / "calibration.npz"
+        if not base.is_dir():
+            save_artifact(copy.deepcopy(self.base_model()), base, spec=CNN_SPEC)
+        if not calib.is_file():
+            x, y = self.splits["train"]
+            with atomic_output(calib) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, x=x, y=y)
+        return base, calib
+
     def save_artifact(self, strategy: Strategy, folder: Path) -> dict[str, Any]:
+        """The shrunk model (``model/``), its recipe (``recipe.json``) and the one command that
+        rebuilds it from the saved float model and calibration split."""
+        from ratecraft.atomic import atomic_write
         from ratecraft.evaluate.classification import ClassificationEvaluator
         from ratecraft.shrink import save_artifact
 
         model, recipe = self._shrink(strategy)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        save_artifact(model, folder, spec=CNN_SPEC, recipe=recipe)
+        folder.mkdir(parents=True, exist_ok=True)
+        base, calib = self._replay_inputs(folder.parent)
+        save_artifact(model, folder / "model", spec=CNN_SPEC, recipe=recipe)
+        atomic_write(folder / "recipe.json", recipe.to_json().encode())
         test = ClassificationEvaluator(*self.splits["test"]).evaluate(model)
-        return {"model": str(folder), "test_accuracy": test["accuracy"], "recipe": recipe.to_dict()}
+        replay = (
+            f"ratecraft shrink {base} --recipe {folder / 'recipe.json'} --calib {calib} "
+            f"--seed {self.seed} -o OUT"
+        )
+        return {
+            "model": str(folder / "model"),
+            "test_accuracy": test["accuracy"],
+            "recipe": recipe.to_dict(),
+            "replay": replay,
+        }
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,7 @@ models each method's parameters together.
 Users restrict or extend a space with YAML::
 
     methods: [wavelet, quant]            # keep only these
-    shared: {ratio: {low: 5, high: 100, log: true}}
+    shared: {ratio: {low: 5, high: 100, log: true}}   # every method that has a ratio
     params:
       wavelet: {wavelet: {choices: [db4, sym8]}}
 """
@@ -228,6 +228,11 @@ class SearchSpace:
             methods = {m: methods.get(m, {}) for m in keep}
         shared = dict(self.shared)
         for name, pdoc in (doc.get("shared") or {}).items():
+            owners = [m for m, ps in methods.items() if name in ps]
+            if name not in shared and owners:  # a parameter several methods have: change each
+                for m in owners:
+                    methods[m][name] = Param.from_dict(pdoc, methods[m][name])
+                continue
             shared[name] = Param.from_dict(pdoc, shared.get(name))
         for method, pdocs in (doc.get("params") or {}).items():
             if method not in methods:

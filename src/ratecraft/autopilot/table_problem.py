@@ -101,6 +101,9 @@ class TableCodecProblem(Problem):
             constraints=[Constraint.parse("nmse<=0.1")],
         )
 
+    def metric_names(self) -> frozenset[str]:
+        return frozenset(("nmse", "worst_group_nmse", "coverage", "ratio", "bits_per_sample"))
+
     def fingerprint(self) -> str:
         return fingerprint_array(
             np.nan_to_num(self.table.values),

@@ -77,12 +77,22 @@ def _live(total: int, names: list[str]) -> Iterator[Any]:
         yield update
 
 
+def _given(ctx: typer.Context, param: str) -> bool:
+    """Whether the user set ``param`` (on the command line or through the environment)."""
+    source = ctx.get_parameter_source(param)  # an enum of the click that typer runs on
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
 @app.command("autopilot")
 @guarded
 def autopilot_cmd(
+    ctx: typer.Context,
     target: Annotated[
         str | None,
-        typer.Argument(help="Data file (recording/table) or a model target (digits-cnn)."),
+        typer.Argument(
+            help="Data file (recording/table) or a model target: digits-cnn (shrink recipes) or "
+            "smollm2-mixed (per-block bit widths for SmolLM2-135M)."
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Run folder to create.")
@@ -137,38 +147,39 @@ def autopilot_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Propose, run and evaluate strategies; keep the Pareto front; resumable (--resume)."""
-    from ratecraft.autopilot.runner import RunRequest, run_autopilot
+    from ratecraft.autopilot.runner import REQUEST_FLAGS, RunRequest, run_autopilot
 
+    values = {
+        "objectives": list(objective or []),
+        "constraints": list(constraint or []),
+        "proposer": proposer,
+        "backend": backend,
+        "parallel": parallel,
+        "seed": seed,
+        "time_budget_s": time_budget,
+        "patience": patience,
+        "proxy_seconds": proxy_seconds,
+        "full_seconds": full_seconds,
+        "include_learned": learned,
+        "space": None if space is None else read_mapping(space, "search-space file"),
+        "llm_url": llm_url,
+        "llm_model": llm_model,
+        "ray_address": ray_address,
+        "save_artifacts": not no_artifacts,
+    }
+    changes: dict[str, Any] = {}
     if resume is not None:
         if target is not None or output is not None:
             raise BadInputError("--resume takes the run folder only (no TARGET or -o)")
         run_dir, request = resume, None
+        changes = {k: values[k] for k, param in REQUEST_FLAGS.items() if _given(ctx, param)}
     else:
         if target is None or output is None:
             raise BadInputError("give TARGET and -o RUN_DIR (or --resume RUN_DIR)")
         if trials is not None and trials < 1:
             raise BadInputError("--trials must be at least 1")
         run_dir = output
-        request = RunRequest(
-            target=target,
-            objectives=list(objective or []),
-            constraints=list(constraint or []),
-            trials=trials or 40,
-            proposer=proposer,
-            backend=backend,
-            parallel=parallel,
-            seed=seed,
-            time_budget_s=time_budget,
-            patience=patience,
-            proxy_seconds=proxy_seconds,
-            full_seconds=full_seconds,
-            include_learned=learned,
-            space=None if space is None else read_mapping(space, "search-space file"),
-            llm_url=llm_url,
-            llm_model=llm_model,
-            ray_address=ray_address,
-            save_artifacts=not no_artifacts,
-        )
+        request = RunRequest(target=target, trials=trials or 40, **values)
     names: list[str] = []
     total = [trials or 40]
 
@@ -190,6 +201,7 @@ def autopilot_cmd(
             trials=trials if resume is not None else None,
             on_start=started,
             on_episode=update,
+            changes=changes,
         )
     doc = {
         "run_dir": str(run_dir),

@@ -20,6 +20,14 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", help="YAML or JSON file of codec options (`ratecraft codecs NAME`)."),
 ]
+EncodeConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="YAML or JSON file of codec options (`ratecraft codecs NAME`), or a strategy.json "
+        "an autopilot run wrote (it names the codec and budget too).",
+    ),
+]
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -55,6 +63,36 @@ def codec_options(
     if sets:
         check_keys(sets, cls.config_cls, "--set", hint)
     return merge(doc, sets)
+
+
+def encode_choice(
+    codec: str | None,
+    lossless: bool,
+    ratio: float | None,
+    max_error: float | None,
+    config: Path | None,
+    sets: list[str] | None,
+) -> tuple[str, Any, dict[str, Any]]:
+    """``(codec, budget, options)`` of ``encode``: from the flags with ``--config`` options and
+    ``--set`` on top, or from a strategy file the autopilot wrote (``--config strategy.json``),
+    which names its codec and budget itself."""
+    from ratecraft import api
+    from ratecraft.autopilot.replay import is_strategy, read_codec_plan
+
+    given = read_options(config, sets)
+    if config is not None and is_strategy(given[0]):
+        if codec or lossless or ratio is not None or max_error is not None:
+            raise BadInputError(
+                f"{config} is a strategy file: it names the codec and budget; drop --codec, "
+                "--lossless, --ratio and --max-error"
+            )
+        name, budget, options = read_codec_plan(given[0], str(config))
+        api.check_codec(name, budget)
+        return name, budget, codec_options(name, config, (options, given[1]))
+    budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
+    name = codec or api.default_codec(budget)
+    api.check_codec(name, budget)
+    return name, budget, codec_options(name, config, given)
 
 
 def warn_replaced(codec: str, given: dict[str, Any], config: Any) -> None:

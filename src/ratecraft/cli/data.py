@@ -28,10 +28,9 @@ from ratecraft.cli.app import (
     steps_bar,
 )
 from ratecraft.cli.codecs import (
-    ConfigOption,
+    EncodeConfigOption,
     SetOption,
-    codec_options,
-    read_options,
+    encode_choice,
     warn_replaced,
 )
 from ratecraft.errors import BadInputError
@@ -218,7 +217,7 @@ def encode_cmd(
     ] = None,
     data_format: FormatOption = None,
     stream: StreamOption = None,
-    config: ConfigOption = None,
+    config: EncodeConfigOption = None,
     set_: SetOption = None,
     backend: Annotated[
         BatchBackend | None,
@@ -271,10 +270,7 @@ def encode_cmd(
         fitted = load_model(model)
         name, setting = fitted.name, describe_model_spec(model)
     else:
-        budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
-        name = codec or api.default_codec(budget)
-        api.check_codec(name, budget)
-        options = codec_options(name, config, read_options(config, set_))
+        name, budget, options = encode_choice(codec, lossless, ratio, max_error, config, set_)
         setting = budget.describe()
     check_output(output, input)
     if output.suffix.lower() != api.CONTAINER_SUFFIX:
@@ -365,7 +361,6 @@ def _encode_batch(
     open_options: dict[str, Any],
 ) -> None:
     """``ratecraft encode`` of many files or parts: see :mod:`ratecraft.batch`."""
-    from ratecraft import api
     from ratecraft.batch import BatchSettings, run_batch
 
     if output.exists() and not output.is_dir():
@@ -392,11 +387,8 @@ def _encode_batch(
                 fitted.save(folder)
             model = str(folder.resolve())
     else:
-        budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
-        name = codec or api.default_codec(budget)
-        api.check_codec(name, budget)
-        options = codec_options(name, config, read_options(config, set_))
-        codec = name
+        codec, budget, options = encode_choice(codec, lossless, ratio, max_error, config, set_)
+        lossless, ratio, max_error = budget.lossless, budget.ratio, budget.max_error
     settings = BatchSettings(
         codec=codec, lossless=lossless, ratio=ratio, max_error=max_error, options=options,
         model=model, part_seconds=part_seconds,

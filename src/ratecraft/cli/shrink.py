@@ -160,6 +160,9 @@ def shrink_cmd(
     new_tokens: Annotated[
         int, typer.Option(help="Language model: greedy tokens timed for tokens/s.")
     ] = 16,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the steps' random choices (fine-tuning batches).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Quantize / prune / distill / export MODEL as RECIPE says and save the result."""
@@ -175,6 +178,9 @@ def shrink_cmd(
         raise BadInputError(f"{output}: exists and is not a folder")
     plan = Recipe.from_file(recipe)
     budget = None if memory_budget_mb is None else int(memory_budget_mb * 2**20)
+    import torch
+
+    torch.manual_seed(seed)
     with steps_bar("shrink") as progress, stdout_to_log("shrink"):
         common = {"batch_size": batch_size, "budget": budget, "progress": progress}
         if is_artifact(source):
