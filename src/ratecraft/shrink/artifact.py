@@ -37,7 +37,15 @@ from ratecraft.shrink.recipe import Recipe
 from ratecraft.shrink.runtime import is_runtime, open_runtime
 from ratecraft.shrink.tensorpack import MASK_SUFFIX, decode_tensor, encode_tensor
 
-__all__ = ["ARTIFACT_JSON", "WEIGHTS", "Artifact", "is_artifact", "load_artifact", "save_artifact"]
+__all__ = [
+    "ARTIFACT_JSON",
+    "WEIGHTS",
+    "Artifact",
+    "is_artifact",
+    "load_artifact",
+    "payload_bytes",
+    "save_artifact",
+]
 
 log = logging.getLogger(__name__)
 
@@ -182,21 +190,7 @@ def save_artifact(
     aliases = _aliases(model)
     state = {k: v for k, v in model.state_dict().items() if k not in aliases}
     quanto_map = _quanto_map(model)
-    subclass = {k: v for k, v in state.items() if _is_subclass_tensor(v)}
-    torchao_meta: dict[str, str] = {}
-    plain = {k: v for k, v in state.items() if k not in subclass}
-    if subclass:
-        try:
-            from torchao.prototype.safetensors.safetensors_support import (
-                flatten_tensor_state_dict,
-            )
-        except ImportError:
-            raise MissingExtraError("torchao", "shrink") from None
-        try:
-            data, torchao_meta = flatten_tensor_state_dict(subclass)
-        except ValueError as exc:
-            raise BadInputError(f"cannot save quantized tensors: {exc}") from None
-        plain.update(data)
+    plain, torchao_meta = _flatten(state)
     stored: dict[str, torch.Tensor] = {}
     encodings: dict[str, Any] = {}
     for name, tensor in plain.items():
@@ -215,6 +209,37 @@ def save_artifact(
         "containers": _changed(_containers(model), None if ref is None else _containers(ref)),
     }
     return _commit(target, parent, doc, lambda staged: (staged / WEIGHTS).write_bytes(save(stored)))
+
+
+def _flatten(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Plain tensors of ``state``: torchao tensors split into their parts (codes, scales, zero
+    points) with the metadata that rebuilds them."""
+    subclass = {k: v for k, v in state.items() if _is_subclass_tensor(v)}
+    plain = {k: v for k, v in state.items() if k not in subclass}
+    if not subclass:
+        return plain, {}
+    try:
+        from torchao.prototype.safetensors.safetensors_support import flatten_tensor_state_dict
+    except ImportError:
+        raise MissingExtraError("torchao", "shrink") from None
+    try:
+        data, torchao_meta = flatten_tensor_state_dict(subclass)
+    except ValueError as exc:
+        raise BadInputError(f"cannot save quantized tensors: {exc}") from None
+    plain.update(data)
+    return plain, torchao_meta
+
+
+def payload_bytes(state: dict[str, torch.Tensor]) -> int:
+    """Bytes the tensors of ``state`` take in an artifact's weights file, each in the stored
+    form :func:`save_artifact` gives it (without the file's headers): a search can add up its
+    layers' sizes this way without writing a file per trial."""
+    plain, _ = _flatten(state)
+    total = 0
+    for name, tensor in plain.items():
+        parts, _meta = encode_tensor(name, tensor)
+        total += sum(t.numel() * t.element_size() for t in parts.values())
+    return total
 
 
 def _header(spec: dict[str, Any], recipe: Recipe | None, info: dict[str, Any] | None) -> dict:

@@ -14,8 +14,10 @@
   the artifact then stores those tensors in 16 bits without loss.
 
 torchao quantizes ``nn.Linear`` layers only; ``skip`` takes module-name patterns
-(``fnmatch``) to keep in float, and a layer whose input width is not a multiple of the group
-size is kept in float with a log line. Every step needs the ``shrink`` extra.
+(``fnmatch``) to keep in float, ``only`` the patterns to quantize (the rest is left for a
+later step: one ``intx-weight`` step per bit width is a mixed-precision recipe), and a layer
+whose input width is not a multiple of the group size is kept in float with a log line.
+Every step needs the ``shrink`` extra.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class QuantizeConfig(StepConfig):
     skip: list[str] = Field(
         default_factory=list, description="fnmatch patterns of module names to keep in float"
     )
+    only: list[str] = Field(
+        default_factory=list,
+        description="fnmatch patterns: when given, quantize only the modules they match "
+        "(several steps with different bits make a mixed-precision recipe)",
+    )
     min_features: int = Field(
         default=1, ge=1, description="keep Linear layers narrower than this (in or out) in float"
     )
@@ -91,7 +98,7 @@ def _linear_filter(
             # quantizing a tied head would untie it: a second copy of the embedding on disk
             log.info("%s stays float: it shares the embedding (use embedding-quant)", fqn)
             return False
-        if skipped(fqn, cfg.skip):
+        if skipped(fqn, cfg.skip) or (cfg.only and not skipped(fqn, cfg.only)):
             return False
         if min(module.in_features, module.out_features) < cfg.min_features:
             return False

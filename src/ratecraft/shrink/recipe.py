@@ -177,7 +177,7 @@ def run_recipe(
     for i, item in enumerate(steps):
         step = get_step(item.step)
         cfg = step.parse(item.config)
-        check_stack(model, step)
+        check_stack(model, step, cfg)
         if memory_budget is not None:
             preflight(model, step, cfg, calib, budget_bytes=memory_budget)
         if progress is not None:

@@ -5,7 +5,9 @@ loaded from disk and extended with another recipe as well:
 
 - after a deployment step (``gguf``, ``onnxrt``) nothing follows: the model is a runtime file;
 - a quantizing step on a model that already holds quantized weights is refused: a second grid
-  over the first (int8 on int4) rounds twice and the artifact would describe neither;
+  over the first (int8 on int4) rounds twice and the artifact would describe neither; a step
+  limited by ``only`` patterns (one step of a mixed-precision recipe) may follow, since it
+  quantizes only layers that are still float;
 - pruning and training steps need float weights: prune or distill before quantizing;
 - ``embedding-quant`` once; ``round-fp16``, ``lora`` (which recovers in the model's own grid)
   and the deployment steps themselves take any torch model.
@@ -40,8 +42,9 @@ def quantized_weights(model: nn.Module) -> list[str]:
     return out
 
 
-def check_stack(model: nn.Module, step: Step) -> None:
-    """Raise a one-line :class:`BadInputError` when ``step`` cannot run on ``model``."""
+def check_stack(model: nn.Module, step: Step, config: object = None) -> None:
+    """Raise a one-line :class:`BadInputError` when ``step`` (with its parsed ``config``) cannot
+    run on ``model``."""
     if is_runtime(model):
         raise BadInputError(
             f"step {step.name} cannot follow a deployment step: the model is a "
@@ -59,6 +62,8 @@ def check_stack(model: nn.Module, step: Step) -> None:
     if not layers:
         return
     first = layers[0] or "the model"
+    if step.role == "quantize" and getattr(config, "only", None):
+        return  # a mixed-precision step: it quantizes only the float layers its patterns name
     if step.role == "quantize":
         raise BadInputError(
             f"step {step.name}: {len(layers)} layers ({first}, …) are already quantized; "

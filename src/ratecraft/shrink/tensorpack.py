@@ -4,8 +4,9 @@ The artifact writer stores every plain tensor in whichever form is smallest, all
 
 - ``plain``: the tensor as it is (no description needed: safetensors has dtype and shape);
 - ``const``: every element equal (a symmetric quantizer's all-zero zero points): no data;
-- ``packed``: integers whose range ``hi - lo + 1`` fits in 1, 2 or 4 bits, offset by ``lo`` and
-  packed 8, 4 or 2 per byte (torchao keeps int4/int2 codes one per byte in memory); float32
+- ``packed``: integers whose range ``hi - lo + 1`` fits in 1 to 7 bits, offset by ``lo`` and
+  packed into a bit stream of that width (torchao keeps int4/int3/int2 codes one per byte in
+  memory); float32
   values that are all exactly representable in float16 (or bfloat16) are stored in 16 bits;
 - ``sparse``: a bitmask of the non-zero positions (``numpy.packbits``) plus the non-zero values,
   themselves packed as above — this is how unstructured and 2:4 pruning make the file really
@@ -45,26 +46,25 @@ MASK_SUFFIX = "::mask"
 
 def _bits_for(lo: int, hi: int) -> int | None:
     span = hi - lo + 1
-    for bits in (1, 2, 4):
+    for bits in range(1, 8):
         if span <= 1 << bits:
             return bits
     return None
 
 
 def _pack(values: np.ndarray, lo: int, bits: int) -> np.ndarray:
-    per = 8 // bits
+    """``values − lo`` as one little-endian bit stream of ``bits`` bits each (value ``i`` at
+    stream bits ``i·bits …``): for 1, 2 and 4 bits this is 8, 4 or 2 values per byte, lowest
+    first; 3-bit codes take 3 bits, not 4."""
     u = (values.astype(np.int64) - lo).astype(np.uint8)
-    pad = (-len(u)) % per
-    u = np.concatenate([u, np.zeros(pad, np.uint8)]).reshape(-1, per)
-    shifts = (np.arange(per, dtype=np.uint8) * bits).astype(np.uint8)
-    return np.bitwise_or.reduce(u << shifts, axis=1).astype(np.uint8)
+    planes = (u[:, None] >> np.arange(bits, dtype=np.uint8)) & np.uint8(1)
+    return np.packbits(planes.reshape(-1), bitorder="little")
 
 
 def _unpack(packed: np.ndarray, count: int, lo: int, bits: int) -> np.ndarray:
-    per = 8 // bits
-    shifts = (np.arange(per, dtype=np.uint8) * bits).astype(np.uint8)
-    u = (packed[:, None] >> shifts) & np.uint8((1 << bits) - 1)
-    return u.reshape(-1)[:count].astype(np.int64) + lo
+    stream = np.unpackbits(packed, count=count * bits, bitorder="little").reshape(count, bits)
+    weights = np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64))
+    return stream.astype(np.int64) @ weights + lo
 
 
 def _value_form(values: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any] | None]:
@@ -175,7 +175,7 @@ def _values(
         _check(data.dtype == half and data.numel() == count, name, "size or dtype mismatch")
         return data.reshape(-1).float()
     bits, lo = pack.get("bits"), pack.get("offset")
-    _check(bits in (1, 2, 4) and isinstance(lo, int), name, "bad packing description")
+    _check(bits in range(1, 8) and isinstance(lo, int), name, "bad packing description")
     _check(dtype in _INT_DTYPES, name, "packed values must be integers")
     _check(data.dtype == torch.uint8, name, "packed data must be bytes")
     _check(data.numel() == -(-count * bits // 8), name, "packed data has the wrong length")
