@@ -242,13 +242,15 @@ class MixedPrecisionProblem(Problem):
             _MAPPING,
         )
 
-    def _perplexity(self, fidelity: str) -> float:
+    def _perplexity(self, fidelity: str, model: nn.Module | None = None) -> float:
+        """Perplexity of the first tokens of ``fidelity`` in one window (every token but the
+        first scored once, with all the context before it)."""
         from ratecraft.evaluate.lm import perplexity
 
-        ids = self.ids[:, : self.tokens[fidelity]]
-        return float(
-            perplexity(self.model, ids=ids, max_tokens=None, window=512, stride=256)["perplexity"]
-        )
+        n = self.tokens[fidelity]
+        ids = self.ids[:, :n]
+        doc = perplexity(model or self.model, ids=ids, max_tokens=None, window=n, stride=n)
+        return float(doc["perplexity"])
 
     def baseline(self, fidelity: str) -> float:
         """Perplexity of the float model on the tokens of ``fidelity``."""
@@ -310,7 +312,6 @@ class MixedPrecisionProblem(Problem):
     def save_artifact(self, strategy: Strategy, folder: Path) -> dict[str, Any]:
         """Run the real recipe, save the artifact and its recipe, reload it and measure it."""
         from ratecraft.atomic import atomic_write
-        from ratecraft.evaluate.lm import perplexity
         from ratecraft.shrink import load_artifact, run_recipe, save_artifact
         from ratecraft.shrink.measure import artifact_bytes
 
@@ -322,10 +323,7 @@ class MixedPrecisionProblem(Problem):
         save_artifact(shrunk, folder / "model", spec=self.spec, recipe=recipe)
         del shrunk
         loaded = load_artifact(folder / "model").model
-        ids = self.ids[:, : self.tokens["full"]]
-        ppl = float(
-            perplexity(loaded, ids=ids, max_tokens=None, window=512, stride=256)["perplexity"]
-        )
+        ppl = self._perplexity("full", loaded)
         size = artifact_bytes(folder / "model")
         return {
             "model": str(folder / "model"),
