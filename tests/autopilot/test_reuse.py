@@ -198,3 +198,17 @@ def test_shrink_strategy_replays_with_one_command(tmp_path) -> None:
     assert replay.exit_code == 0, replay.output
     weights = "model.safetensors"  # the same tensors; shrink.json records the replay's source
     assert (out / weights).read_bytes() == (folder / "model" / weights).read_bytes()
+
+
+def test_lossless_joins_the_front_from_the_command_line(rec_file, tmp_path) -> None:
+    run = tmp_path / "run"
+    space = tmp_path / "space.yaml"
+    space.write_text("methods: [predictive]\n")
+    result = _run(rec_file, run, "--trials", "2", "--space", str(space), "--proposer", "random")
+    assert result.exit_code == 0, result.output
+    front = json.loads((run / "front.json").read_text())["front"]
+    assert front and all(m["strategy"]["method"] == "predictive" for m in front)
+    assert all(m["metrics"]["max_abs_error"] == 0 for m in front)
+    folder = _artifact_folder(run / "best" / "balanced")
+    plan = json.loads((folder / "strategy.json").read_text())
+    assert plan["budget"] == {"lossless": True}

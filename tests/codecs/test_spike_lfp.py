@@ -144,8 +144,13 @@ def test_bad_input(codec200, train):
         get_codec("spike-lfp", wavelet="bior2.2")
     with pytest.raises(BadInputError):
         get_codec("spike-lfp", codebook_sizes=[])
-    with pytest.raises(BadInputError, match="spikes"):
-        get_codec("spike-lfp").fit(Recording(np.zeros((2, 3000), np.int16), 30000.0))
+
+
+def test_a_recording_without_spikes_still_fits_and_round_trips():
+    """A silent probe (or LFP): the codebook is one impulse and the signal comes back."""
+    silent = Recording(np.zeros((2, 3000), np.int16), 30000.0)
+    codec = get_codec("spike-lfp").fit(silent)
+    assert np.array_equal(codec.decode(codec.encode(silent)).samples, silent.samples)
 
 
 def test_corrupt_payloads_fail_cleanly(codec200, test_pair):

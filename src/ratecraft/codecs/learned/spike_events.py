@@ -107,10 +107,19 @@ class SpikeEventCoder:
         return np.asarray(rows).reshape(-1, pre + post + 1)
 
     def _fit_codebook(self, snips: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Trough-normalized k-means codebook and each codeword's gain compensation."""
+        """Trough-normalized k-means codebook and each codeword's gain compensation.
+
+        With fewer than two training spikes (LFP, ECoG, a silent probe) the codebook is one
+        unit impulse at the trough: the few events found later are coded as scaled impulses
+        and the residual layer carries their shape.
+        """
         assert self.fs is not None
-        pre, _ = self._window()
-        shapes = snips / np.maximum(-snips[:, pre : pre + 1], 1e-9)
+        pre, post = self._window()
+        if len(snips) < 2:
+            shapes = np.zeros((1, pre + post + 1))
+            shapes[0, pre] = -1.0
+        else:
+            shapes = snips / np.maximum(-snips[:, pre : pre + 1], 1e-9)
         book = _kmeans(shapes, k, self.config.seed)
         comp = np.ones(len(book))
         pad, near = round(_TAIL_MS * 1e-3 * self.fs), round(TOL_MS * 1e-3 * self.fs)

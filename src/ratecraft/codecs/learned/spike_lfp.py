@@ -181,7 +181,7 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
         ev, levels, f = self._events(x)
         snips = self._snippets(f, ev)
         if len(snips) < 2:
-            raise BadInputError("spike-lfp: the training data holds fewer than 2 spikes")
+            log.info("spike-lfp: %d training spikes: events use an impulse codeword", len(snips))
         book, comp = self._fit_codebook(snips, k)
         lfp = self._lfp_down(x)
         cov = np.cov(lfp) if lfp.shape[0] > 1 else np.ones((1, 1))
