@@ -182,7 +182,11 @@ def encode_cmd(
         typer.Option("--output", "-o", help="Container to write (.rcz); a folder for a batch."),
     ],
     codec: Annotated[
-        str | None, typer.Option(help="Codec name (default: predictive; quant when lossy).")
+        str | None,
+        typer.Option(
+            help="Codec name (default: predictive; quant when lossy; columnar for tables, "
+            "lossless or --max-error)."
+        ),
     ] = None,
     lossless: Annotated[bool, typer.Option("--lossless", help="Bit-exact (the default).")] = False,
     ratio: Annotated[
@@ -272,9 +276,8 @@ def encode_cmd(
         name, setting = fitted.name, describe_model_spec(model)
     else:
         budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
-        name = codec or api.default_codec(budget)
-        api.check_codec(name, budget)
-        options = codec_options(name, config, read_options(config, set_))
+        if codec is not None:
+            api.check_codec(codec, budget)
         setting = budget.describe()
     check_output(output, input)
     if output.suffix.lower() != api.CONTAINER_SUFFIX:
@@ -286,6 +289,9 @@ def encode_cmd(
         if notes.isEnabledFor(logging.DEBUG):  # describing a float file scans it
             notes.debug("read %s: %s", input, describe_line(source))
         if model is None:
+            name = codec or api.default_codec(budget, source.facts.kind)
+            api.check_codec(name, budget)
+            options = codec_options(name, config, read_options(config, set_))
             with spinner(f"fitting {name} ({setting})"):
                 fitted = api.fit(
                     source.excerpt(api.FIT_SAMPLES), codec=name, budget=budget, config=options
