@@ -82,7 +82,7 @@ class ColumnarCodec(Codec):
 
     def stream_params(self) -> dict[str, Any]:
         """The config less the fitted bounds (the chunks carry their quantizers)."""
-        return {"config": self.config.model_dump(mode="json", exclude={"errors"})}
+        return {"config": self.config.model_dump(mode="json", exclude={"errors"}, exclude_defaults=True)}
 
     # ---- budgets ------------------------------------------------------------------------------
     def fit_knobs(self, data: Data) -> None:
@@ -169,7 +169,7 @@ class ColumnarCodec(Codec):
         r = Reader(payload)
         record = Reader(r.blob(len(payload)))
         specs = [read_spec(record, n, dtype, j) for j in range(rows)]
-        n_streams = sum(_stream_count(spec) for spec in specs)
+        n_streams = sum(spec.stream_count() for spec in specs)
         plans = [_read_plan(record, t) for t in range(n_streams)]
         if not record.done():
             raise CorruptStreamError("columnar: trailing bytes in the chunk record")
@@ -199,13 +199,6 @@ class ColumnarCodec(Codec):
             columns.append(spec.rebuild(symbols, columns))
             out[j] = columns[j]
         return out
-
-
-def _stream_count(spec: ColumnSpec) -> int:
-    if spec.kind in ("const", "dup"):
-        return 0
-    values = len(spec.planes) if spec.kind == "bytes" else len(spec.ints.alphabets()) if spec.ints else 0
-    return values + int(spec.has_missing)
 
 
 def _read_plan(record: Reader, index: int) -> StreamPlan:

@@ -160,6 +160,9 @@ class ColumnSpec:
     step: float = 1.0
     table: np.ndarray | None = None
     ints: IntSequence | None = None
+    ulps: IntSequence | None = None  # decimal: each value's distance from k / 10**d in ulps
+    ref: int = -1  # values: the earlier column that predicts this one (-1: none)
+    slope: float = 1.0  # the prediction is slope × the reference (on this column's grid)
     planes: list[tuple[int, int]] = field(default_factory=list)  # bytes: (lo, alphabet)
 
     # ---- streams ----------------------------------------------------------------------------
@@ -174,7 +177,18 @@ class ColumnSpec:
         if self.kind == "bytes":
             return out + [Stream(a, rows) for _, a in self.planes]
         assert self.ints is not None
-        return out + [Stream(a, rows) for a in self.ints.alphabets()]
+        extra = self.ulps.alphabets() if self.ulps is not None else []
+        return out + [Stream(a, rows) for a in self.ints.alphabets() + extra]
+
+    def stream_count(self) -> int:
+        """How many streams :meth:`streams` gives (known before the missing flags are)."""
+        if self.kind in ("const", "dup"):
+            return 0
+        if self.kind == "bytes":
+            return len(self.planes) + int(self.has_missing)
+        assert self.ints is not None
+        extra = len(self.ulps.alphabets()) if self.ulps is not None else 0
+        return len(self.ints.alphabets()) + extra + int(self.has_missing)
 
     def set_missing(self, flags: np.ndarray) -> None:
         """The decoder learned the missing-value flags (the first stream)."""
@@ -196,11 +210,32 @@ class ColumnSpec:
             out[present] = raw.view(self.dtype).ravel()
             return out
         assert self.ints is not None
-        t = self.ints.join(digits)
-        out[present] = self._values(t)
+        main = len(self.ints.alphabets())
+        t = self.ints.join(digits[:main])
+        values = self._values(t, self.prediction(columns, present))
+        if self.ulps is not None:
+            bits = values.view(np.int64) + self.ulps.join(digits[main:])
+            values = bits.view(np.float64)
+        out[present] = values
         return out
 
-    def _values(self, t: np.ndarray) -> np.ndarray:
+    def prediction(self, columns: list[np.ndarray], present: slice | np.ndarray) -> np.ndarray | None:
+        """The reference column's prediction of the present values: integers on this
+        column's decimal grid, or floats (None: no reference)."""
+        if self.ref < 0:
+            return None
+        if self.ref >= len(columns):
+            raise CorruptStreamError("column predicted from a later column")
+        r = columns[self.ref][present].astype(np.float64)
+        if self.mapping == "float":
+            pred = self.slope * r
+        else:
+            pred = np.rint(self.slope * (r * 10.0**self.scale))
+        if pred.size and not (np.isfinite(pred).all() and np.abs(pred).max() < _MAX_RANGE):
+            raise CorruptStreamError("column prediction out of range")
+        return pred if self.mapping == "float" else pred.astype(np.int64)
+
+    def _values(self, t: np.ndarray, pred: np.ndarray | None) -> np.ndarray:
         kind_f = self.dtype.kind == "f"
         unit = 10.0**self.scale
         if self.mapping == "table":
@@ -208,12 +243,13 @@ class ColumnSpec:
             if t.size and (t.min() < 0 or t.max() >= self.table.size):
                 raise CorruptStreamError("decoded rank outside the value table")
             return self.table[t]
-        if self.mapping == "decimal":
-            return (t / unit).astype(self.dtype) if kind_f else t.astype(self.dtype)
-        if self.mapping == "grid":
-            k = t * self.factor
-            return (k / unit).astype(self.dtype) if kind_f else k.astype(self.dtype)
-        return (self.origin + t * self.step).astype(self.dtype)
+        if self.mapping == "float":
+            base = self.origin if pred is None else pred + self.origin
+            return (base + t * self.step).astype(self.dtype)
+        k = t if self.mapping == "decimal" else t * self.factor
+        if pred is not None:
+            k = k + pred
+        return (k / unit).astype(self.dtype) if kind_f else k.astype(self.dtype)
 
     # ---- records ----------------------------------------------------------------------------
     def write(self, w: Writer) -> None:
@@ -239,7 +275,15 @@ class ColumnSpec:
                 assert self.table is not None
                 w.uint(self.table.size)
                 w.blob(_pack_table(self.table))
+            else:
+                w.uint(self.ref + 1)
+                if self.ref >= 0:
+                    w.raw(np.float64(self.slope).tobytes())
             self.ints.write(w)
+            if self.mapping == "decimal":
+                w.uint(int(self.ulps is not None))
+                if self.ulps is not None:
+                    self.ulps.write(w)
 
 
 def read_spec(r: Reader, n: int, dtype: np.dtype, index: int) -> ColumnSpec:
@@ -278,5 +322,16 @@ def read_spec(r: Reader, n: int, dtype: np.dtype, index: int) -> ColumnSpec:
             if count < 1:
                 raise CorruptStreamError("empty value table")
             spec.table = _unpack_table(r.blob(1 << 30), count, dtype)
+        else:
+            spec.ref = r.uint(index) - 1
+            if spec.ref >= 0:
+                slope = float(np.frombuffer(r.raw(8), dtype="<f8")[0])
+                if not np.isfinite(slope):
+                    raise CorruptStreamError("column prediction slope is not finite")
+                spec.slope = slope
         spec.ints = IntSequence.read(r)
+        if spec.mapping == "decimal" and r.uint(1):
+            if dtype != np.float64:
+                raise CorruptStreamError("ulp corrections of a column that is not float64")
+            spec.ulps = IntSequence.read(r)
     return spec

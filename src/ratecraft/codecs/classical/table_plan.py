@@ -15,13 +15,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ratecraft.bitstream.varint import Writer
 from ratecraft.codecs.classical.table_columns import ColumnSpec, IntSequence, Stream
-from ratecraft.data.columns import decimal_scale
+from ratecraft.data.columns import MAX_SCALE, decimal_scale
 from ratecraft.entropy.context_coder import MAX_CONTEXTS, WEIGHTS, StreamModel, adaptive_bits
 
 __all__ = ["StreamPlan", "choose_parents", "contexts_of", "plan_column"]
@@ -33,6 +35,10 @@ _MAX_SPAN = 1 << 62
 _TABLE_SHARE = 2  # a value table only when at most half the rows hold distinct values
 _SHRINK = 1.0 - 2.0**-16  # a float quantizer step shrinks by this when rounding breaks the bound
 _TRIES = 4
+_RECENT = 64  # streams just before a stream that it may condition on
+_NEAR_UNIFORM = 0.98  # order-0 bits beyond this share of log2(alphabet) a symbol: no search
+_MAX_ULPS = 64  # a near-decimal is at most this many ulps off its decimal
+_REFS = 3  # most correlated earlier columns tried as predictors
 
 
 @dataclass
@@ -52,9 +58,29 @@ def _order0_bits(streams: list[Stream]) -> float:
     return total
 
 
-def _with_symbols(spec: ColumnSpec, t: np.ndarray | None, planes: list[np.ndarray]) -> list[Stream]:
+def _near_decimal(p: np.ndarray) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """Floats that are decimals give or take a few ulps (arithmetic on decimals): the fewest
+    digits ``d`` with at least half the values exact and none more than :data:`_MAX_ULPS`
+    off, the integers ``k`` and each value's offset in ulps from ``k / 10**d``."""
+    if p.size == 0 or not np.isfinite(p).all():
+        return None
+    for d in range(MAX_SCALE + 1):
+        k = _ints(p, d)
+        if k is None:
+            return None
+        ulps = p.view(np.int64) - (k / 10.0**d).view(np.int64)
+        if np.abs(ulps).max() <= _MAX_ULPS and 2 * np.count_nonzero(ulps) <= ulps.size:
+            return d, k, ulps
+    return None
+
+
+def _with_symbols(
+    spec: ColumnSpec, t: np.ndarray | None, planes: list[np.ndarray], ulps: np.ndarray | None = None
+) -> list[Stream]:
     streams = spec.streams()
     values = planes if t is None else (spec.ints.digits(t) if spec.ints is not None else [])
+    if spec.ulps is not None and ulps is not None:
+        values = values + spec.ulps.digits(ulps)
     if spec.has_missing:
         assert spec.missing is not None
         streams[0].symbols = spec.missing.astype(np.int64)
@@ -79,48 +105,111 @@ def _ints(p: np.ndarray, scale: int) -> np.ndarray | None:
     return k.astype(np.int64)
 
 
-def _candidates(x: np.ndarray, bound: float, text: bool) -> list[tuple[ColumnSpec, list[Stream]]]:
+def _refs(p: np.ndarray, present: np.ndarray, earlier: list[np.ndarray]) -> list[int]:
+    """Earlier columns that may predict this one: present wherever it is, most correlated
+    first (at most :data:`_REFS`), and the column just before it."""
+    if p.size < 2 or not np.isfinite(p).all():
+        return []
+    scored = []
+    for i, col in enumerate(earlier):
+        r = col[present].astype(np.float64)
+        if not np.isfinite(r).all() or np.ptp(r) == 0:
+            continue
+        c = np.corrcoef(r, p.astype(np.float64))[0, 1]
+        scored.append((-abs(c) if np.isfinite(c) else 0.0, i))
+    best = [i for _, i in sorted(scored)[:_REFS]]
+    last = len(earlier) - 1
+    ok = {i for _, i in scored}
+    return best + ([last] if last in ok and last not in best else [])
+
+
+def _slopes(p: np.ndarray, r: np.ndarray) -> list[float]:
+    """1 (a difference) and the least-squares slope of ``p`` on ``r`` (centred)."""
+    rc = r - r.mean()
+    var = float(rc @ rc)
+    if var <= 0:
+        return [1.0]
+    slope = float(np.float32(float(rc @ (p - p.mean())) / var))
+    return [1.0] if not np.isfinite(slope) or slope in (0.0, 1.0) else [1.0, slope]
+
+
+def _candidates(
+    x: np.ndarray, bound: float, text: bool, earlier: list[np.ndarray]
+) -> list[tuple[ColumnSpec, list[Stream]]]:
     n, dtype = x.size, x.dtype
     missing = np.isnan(x) if dtype.kind == "f" else np.zeros(n, dtype=bool)
     has_missing = bool(missing.any())
-    p = x[~missing]
-    base = {"n": n, "dtype": dtype, "missing": missing, "has_missing": has_missing}
+    present = ~missing
+    p = x[present]
     out: list[tuple[ColumnSpec, list[Stream]]] = []
 
-    def values(mapping: str, t: np.ndarray, deltas: tuple[bool, ...], **kw: object) -> None:
+    def spec_of(mapping: str, **kw: Any) -> ColumnSpec:
+        return ColumnSpec(
+            "values", n, dtype, missing=missing, has_missing=has_missing, mapping=mapping, **kw
+        )
+
+    def add(
+        spec: ColumnSpec, t: np.ndarray, deltas: tuple[bool, ...], ulps: np.ndarray | None = None
+    ) -> None:
         if t.size == 0:
             return
         for delta in deltas:
-            spec = ColumnSpec("values", mapping=mapping, ints=IntSequence.of(t, delta), **base, **kw)  # type: ignore[arg-type]
-            if spec.ints is not None and spec.ints.span <= _MAX_SPAN:
-                out.append((spec, _with_symbols(spec, t, [])))
+            s = dataclasses.replace(spec, ints=IntSequence.of(t, delta))
+            assert s.ints is not None
+            if s.ints.span <= _MAX_SPAN:
+                out.append((s, _with_symbols(s, t, [], ulps)))
 
+    refs = [] if text else _refs(p, present, earlier)
+    predicted = [(-1, 1.0)] + [
+        (i, a) for i in refs for a in _slopes(p.astype(np.float64), earlier[i][present])
+    ]
     scale = 0 if dtype.kind in "iu" else decimal_scale(p)
-    if scale is not None and (t := _ints(p, scale)) is not None:
-        values("decimal", t, (False, True), scale=scale)
+    k = _ints(p, scale) if scale is not None else None
+    if k is not None:
+        for ref, slope in predicted:
+            spec = spec_of("decimal", scale=scale, ref=ref, slope=slope)
+            pred = spec.prediction(earlier, present)
+            add(spec, k if pred is None else k - pred, (False, True))
+    near = _near_decimal(p) if scale is None and dtype == np.float64 else None
+    if near is not None:
+        d, k_near, ulps = near
+        seq = IntSequence.of(ulps, False)
+        for ref, slope in predicted:
+            spec = spec_of("decimal", scale=d, ref=ref, slope=slope, ulps=seq)
+            pred = spec.prediction(earlier, present)
+            add(spec, k_near if pred is None else k_near - pred, (False, True), ulps)
     uniq = np.unique(p)
     if 0 < uniq.size <= max(2, n // _TABLE_SHARE):
         rank = np.searchsorted(uniq, p)
         if np.array_equal(_bitwise(uniq[rank]), _bitwise(p)):  # e.g. -0.0 beside 0.0 is not
-            values("table", rank.astype(np.int64), (False,), table=uniq)
-    byte_planes = p.view(np.uint8).reshape(-1, dtype.itemsize)[:, ::-1].astype(np.int64).T
-    lows = [int(b.min()) if b.size else 0 for b in byte_planes]
+            add(spec_of("table", table=uniq), rank.astype(np.int64), (False,))
+    planes = p.view(np.uint8).reshape(-1, dtype.itemsize)[:, ::-1].astype(np.int64).T
+    lows = [int(b.min()) if b.size else 0 for b in planes]
+    spans = [(int(b.max()) if b.size else 0) - lo + 1 for b, lo in zip(planes, lows, strict=True)]
     spec = ColumnSpec(
-        "bytes", planes=[(lo, (int(b.max()) if b.size else 0) - lo + 1) for lo, b in zip(lows, byte_planes, strict=True)], **base  # type: ignore[arg-type]
-    )
-    out.append((spec, _with_symbols(spec, None, [b - lo for b, lo in zip(byte_planes, lows, strict=True)])))
+        "bytes", n, dtype, missing=missing, has_missing=has_missing,
+        planes=list(zip(lows, spans, strict=True)),
+    )  # fmt: skip
+    out.append((spec, _with_symbols(spec, None, [b - lo for b, lo in zip(planes, lows, strict=True)])))
     if bound > 0 and not text and p.size and np.isfinite(p).all():
-        if scale is not None and (k := _ints(p, scale)) is not None:
+        if k is not None and scale is not None:
             factor = 2 * int(np.floor(bound * 10.0**scale)) + 1
             if factor > 1:
-                q = (k + factor // 2) // factor
-                values("grid", q, (False, True), scale=scale, factor=factor)
+                for ref, slope in predicted:
+                    spec = spec_of("grid", scale=scale, factor=factor, ref=ref, slope=slope)
+                    pred = spec.prediction(earlier, present)
+                    r = k if pred is None else k - pred
+                    add(spec, (r + factor // 2) // factor, (False, True))
         else:
-            step, origin = 2.0 * bound, float(p.min())
-            for _ in range(_TRIES):
-                q = np.rint((p.astype(np.float64) - origin) / step).astype(np.int64)
-                values("float", q, (False, True), origin=origin, step=step)
-                step *= _SHRINK
+            for ref, slope in predicted:
+                step = 2.0 * bound
+                pred = spec_of("float", ref=ref, slope=slope).prediction(earlier, present)
+                r = p.astype(np.float64) if pred is None else p - pred
+                origin = float(r.min())
+                for _ in range(_TRIES):
+                    spec = spec_of("float", origin=origin, step=step, ref=ref, slope=slope)
+                    add(spec, np.rint((r - origin) / step).astype(np.int64), (False, True))
+                    step *= _SHRINK
     return out
 
 
@@ -154,7 +243,7 @@ def plan_column(
         if y.dtype == dtype and np.array_equal(_bitwise(y), bits):
             return ColumnSpec("dup", n, dtype, source=i), [], 16.0
     best: tuple[ColumnSpec, list[Stream], float] | None = None
-    for spec, streams in _candidates(x, bound, text):
+    for spec, streams in _candidates(x, bound, text, earlier):
         w = Writer()
         spec.write(w)
         cost = _order0_bits(streams) + 8.0 * len(w.getvalue())
@@ -218,7 +307,9 @@ def _search(
     count = 1
     best = adaptive_bits(sym, ctx, count, alphabet, 2)
     parents: list[tuple[int, int]] = []
-    candidates = [i for i in range(t) if alphabets[i] > 1]
+    if best > _NEAR_UNIFORM * sym.size * np.log2(alphabet):  # e.g. a float's low mantissa byte
+        return StreamPlan(2, parents)
+    candidates = [i for i in range(max(0, t - _RECENT), t) if alphabets[i] > 1]
     views = {}
     for round_ in range(max_parents):
         scored: list[tuple[float, int, int]] = []
