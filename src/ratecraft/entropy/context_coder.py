@@ -153,7 +153,9 @@ class StreamDecoder:
         return out
 
 
-def decode_streams(buf: bytes | memoryview, models: list[tuple[int, StreamModel]]) -> list[np.ndarray]:
+def decode_streams(
+    buf: bytes | memoryview, models: list[tuple[int, StreamModel]]
+) -> list[np.ndarray]:
     """Inverse of :func:`encode_streams` when every stream's model is known up front."""
     dec = StreamDecoder(buf)
     return [dec.take(n, model) for n, model in models]

@@ -34,7 +34,12 @@ from pydantic import Field
 from ratecraft.bitstream.varint import Reader, Writer
 from ratecraft.codecs.base import BlockContext, BlockResult, Codec, CodecConfig, register_codec
 from ratecraft.codecs.classical.table_columns import ColumnSpec, Stream, read_spec
-from ratecraft.codecs.classical.table_plan import StreamPlan, choose_parents, contexts_of, plan_column
+from ratecraft.codecs.classical.table_plan import (
+    StreamPlan,
+    choose_parents,
+    contexts_of,
+    plan_column,
+)
 from ratecraft.codecs.ratecontrol import Knob, fit_ratio
 from ratecraft.data.columns import column_types, text_labels, types_summary
 from ratecraft.data.types import Data, FeatureTable
@@ -57,7 +62,9 @@ class ColumnarConfig(CodecConfig):
     column_errors: dict[str, float] = Field(
         default_factory=dict, description="absolute bound per column name (overrides max_error)"
     )
-    max_parents: int = Field(_MAX_PARENTS, ge=0, le=_MAX_PARENTS, description="parents a stream may condition on")
+    max_parents: int = Field(
+        _MAX_PARENTS, ge=0, le=_MAX_PARENTS, description="parents a stream may condition on"
+    )
     errors: list[float] | None = Field(
         None, description="fitted: each column's absolute bound (None: lossless)"
     )
@@ -82,20 +89,27 @@ class ColumnarCodec(Codec):
 
     def stream_params(self) -> dict[str, Any]:
         """The config less the fitted bounds (the chunks carry their quantizers)."""
-        return {"config": self.config.model_dump(mode="json", exclude={"errors"}, exclude_defaults=True)}
+        return {
+            "config": self.config.model_dump(mode="json", exclude={"errors"}, exclude_defaults=True)
+        }
 
     # ---- budgets ------------------------------------------------------------------------------
     def fit_knobs(self, data: Data) -> None:
         self.check_input(data)
         assert isinstance(data, FeatureTable)
         types = column_types(data)
-        self.fit_report = {"column_types": types_summary(types), "columns": [t.label() for t in types]}
+        self.fit_report = {
+            "column_types": types_summary(types),
+            "columns": [t.label() for t in types],
+        }
         names = list(data.feature_names or [])
         unknown = sorted(set(self.config.column_errors) - set(names))
         if unknown:
             raise BadInputError(f"columnar: column_errors names no column {', '.join(unknown[:5])}")
         if self.config.column_errors and self.budget.max_error is None:
-            raise BadInputError("columnar: column_errors needs a max_error budget (0: lossless elsewhere)")
+            raise BadInputError(
+                "columnar: column_errors needs a max_error budget (0: lossless elsewhere)"
+            )
         if any(not np.isfinite(v) or v < 0 for v in self.config.column_errors.values()):
             raise BadInputError("columnar: column_errors must be finite and >= 0")
         text = text_labels(data.meta)
@@ -117,9 +131,13 @@ class ColumnarCodec(Codec):
                 start=1e-3,
                 what="columnar",
             )
-        log.info("columnar: %s, columns %s", self.budget.describe(), self.fit_report["column_types"])
+        log.info(
+            "columnar: %s, columns %s", self.budget.describe(), self.fit_report["column_types"]
+        )
 
-    def _errors(self, names: list[str], bounds: list[float], text: dict[int, list[str]]) -> list[float]:
+    def _errors(
+        self, names: list[str], bounds: list[float], text: dict[int, list[str]]
+    ) -> list[float]:
         out = [self.config.column_errors.get(n, b) for n, b in zip(names, bounds, strict=True)]
         return [0.0 if j in text else float(e) for j, e in enumerate(out)]
 
@@ -145,7 +163,9 @@ class ColumnarCodec(Codec):
             spec, col_streams, _ = plan_column(x, errors[j], done, text=False)
             specs.append(spec)
             streams += col_streams
-            done.append(spec.rebuild([s.symbols for s in col_streams if s.symbols is not None], done))
+            done.append(
+                spec.rebuild([s.symbols for s in col_streams if s.symbols is not None], done)
+            )
         plans, models, est = choose_parents(streams, n, self.config.max_parents)
         w = Writer()
         for spec in specs:
@@ -156,7 +176,9 @@ class ColumnarCodec(Codec):
                 w.uint(index)
                 w.uint(bits)
         record = w.getvalue()
-        coded = encode_streams([(s.symbols, m) for s, m in zip(streams, models, strict=True) if s.symbols is not None])
+        coded = encode_streams(
+            [(s.symbols, m) for s, m in zip(streams, models, strict=True) if s.symbols is not None]
+        )
         out = Writer()
         out.blob(record)
         out.raw(coded)

@@ -121,9 +121,7 @@ def _pack_table(values: np.ndarray) -> bytes:
 
 def _unpack_table(buf: memoryview, count: int, dtype: np.dtype) -> np.ndarray:
     try:
-        raw = zstandard.ZstdDecompressor().decompress(
-            bytes(buf), max_output_size=count * 10 + 16
-        )
+        raw = zstandard.ZstdDecompressor().decompress(bytes(buf), max_output_size=count * 10 + 16)
     except zstandard.ZstdError as exc:
         raise CorruptStreamError(f"corrupt value table: {exc}") from None
     r = Reader(raw)
@@ -219,7 +217,9 @@ class ColumnSpec:
         out[present] = values
         return out
 
-    def prediction(self, columns: list[np.ndarray], present: slice | np.ndarray) -> np.ndarray | None:
+    def prediction(
+        self, columns: list[np.ndarray], present: slice | np.ndarray
+    ) -> np.ndarray | None:
         """The reference column's prediction of the present values: integers on this
         column's decimal grid, or floats (None: no reference)."""
         if self.ref < 0:

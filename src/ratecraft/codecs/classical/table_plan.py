@@ -36,7 +36,6 @@ _TABLE_SHARE = 2  # a value table only when at most half the rows hold distinct 
 _SHRINK = 1.0 - 2.0**-16  # a float quantizer step shrinks by this when rounding breaks the bound
 _TRIES = 4
 _RECENT = 64  # streams just before a stream that it may condition on
-_NEAR_UNIFORM = 0.98  # order-0 bits beyond this share of log2(alphabet) a symbol: no search
 _MAX_ULPS = 64  # a near-decimal is at most this many ulps off its decimal
 _REFS = 3  # most correlated earlier columns tried as predictors
 
@@ -190,7 +189,9 @@ def _candidates(
         "bytes", n, dtype, missing=missing, has_missing=has_missing,
         planes=list(zip(lows, spans, strict=True)),
     )  # fmt: skip
-    out.append((spec, _with_symbols(spec, None, [b - lo for b, lo in zip(planes, lows, strict=True)])))
+    out.append(
+        (spec, _with_symbols(spec, None, [b - lo for b, lo in zip(planes, lows, strict=True)]))
+    )
     if bound > 0 and not text and p.size and np.isfinite(p).all():
         if k is not None and scale is not None:
             factor = 2 * int(np.floor(bound * 10.0**scale)) + 1
@@ -213,7 +214,9 @@ def _candidates(
     return out
 
 
-def _holds(spec: ColumnSpec, streams: list[Stream], x: np.ndarray, bound: float, earlier: list[np.ndarray]) -> bool:
+def _holds(
+    spec: ColumnSpec, streams: list[Stream], x: np.ndarray, bound: float, earlier: list[np.ndarray]
+) -> bool:
     """Whether the decoder's rebuild of the column is bit-exact (or within ``bound``)."""
     y = spec.rebuild([s.symbols for s in streams if s.symbols is not None], earlier)
     if y.dtype != x.dtype or y.shape != x.shape:
@@ -273,7 +276,9 @@ def contexts_of(
     return ctx, count
 
 
-def choose_parents(streams: list[Stream], n: int, max_parents: int) -> tuple[list[StreamPlan], list[StreamModel], float]:
+def choose_parents(
+    streams: list[Stream], n: int, max_parents: int
+) -> tuple[list[StreamPlan], list[StreamModel], float]:
     """Each stream's parents and prior (see the module doc), the models they make and the
     estimated bits of all streams under them."""
     fulls: list[np.ndarray] = []
@@ -307,8 +312,6 @@ def _search(
     count = 1
     best = adaptive_bits(sym, ctx, count, alphabet, 2)
     parents: list[tuple[int, int]] = []
-    if best > _NEAR_UNIFORM * sym.size * np.log2(alphabet):  # e.g. a float's low mantissa byte
-        return StreamPlan(2, parents)
     candidates = [i for i in range(max(0, t - _RECENT), t) if alphabets[i] > 1]
     views = {}
     for round_ in range(max_parents):
