@@ -65,7 +65,8 @@ def decimal_scale(values: np.ndarray) -> int | None:
         k = np.rint(x * unit)
         if k.size and np.abs(k).max() > _EXACT_INT:
             return None
-        if np.array_equal((k / unit).view(np.uint64), x.view(np.uint64)):
+        back = k.astype(np.int64) / unit  # from integers, as a decoder has them (-0.0 fails)
+        if np.array_equal(back.view(np.uint64), x.view(np.uint64)):
             return d
     return None
 
