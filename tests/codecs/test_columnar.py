@@ -42,7 +42,9 @@ def _mixed(n: int, seed: int = 0) -> FeatureTable:
     )
 
 
-def _round_trip(table: FeatureTable, budget: Budget | None = None, **config: object) -> FeatureTable:
+def _round_trip(
+    table: FeatureTable, budget: Budget | None = None, **config: object
+) -> FeatureTable:
     codec = get_codec("columnar", config or None).fit(table, budget)
     back = decode(codec.encode(table))
     assert isinstance(back, FeatureTable)
@@ -144,7 +146,9 @@ def test_bad_inputs_get_clear_errors() -> None:
 def test_corrupt_payloads_are_refused() -> None:
     table = _mixed(300)
     codec = get_codec("columnar")
-    payload = codec.encode_block(np.ascontiguousarray(table.values.T), BlockContext.of(9, 300, "float64")).payload
+    payload = codec.encode_block(
+        np.ascontiguousarray(table.values.T), BlockContext.of(9, 300, "float64")
+    ).payload
     rng = np.random.default_rng(0)
     for _ in range(40):
         bad = bytearray(payload)
@@ -169,7 +173,9 @@ _cells = st.one_of(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.integers(1, 5).flatmap(
-        lambda cols: st.lists(st.lists(_cells, min_size=cols, max_size=cols), min_size=1, max_size=60)
+        lambda cols: st.lists(
+            st.lists(_cells, min_size=cols, max_size=cols), min_size=1, max_size=60
+        )
     ),
     st.sampled_from([None, 1e-2, 1e-3]),
 )

@@ -33,6 +33,7 @@ PLANS = {
     "wavelet": (Budget(ratio=6), {}),
     "pca": (Budget(ratio=6), {}),
     "sz3": (Budget(max_error=2.0), {}),
+    "columnar": (Budget(max_error=0.01), {}),
     "spike-lfp": (Budget(ratio=10), {}),
     "conv-ae": (Budget(ratio=8), FAST_RECORDING),
     "lstm-ae": (Budget(ratio=8), FAST_RECORDING),

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ratecraft.data.columns import TEXT_META_KEY, column_type, column_types, decimal_scale, types_summary
+from ratecraft.data.columns import (
+    TEXT_META_KEY,
+    column_type,
+    column_types,
+    decimal_scale,
+    types_summary,
+)
 from ratecraft.data.types import FeatureTable
 
 
@@ -35,4 +41,9 @@ def test_table_summary_counts_types_and_missing() -> None:
     table = FeatureTable(values=x, meta={TEXT_META_KEY: {"1": ["only"]}})
     types = column_types(table)
     assert [t.kind for t in types] == ["integer", "text", "constant"]
-    assert types_summary(types) == {"integer": 1, "text(1)": 1, "constant": 1, "with missing values": 1}
+    assert types_summary(types) == {
+        "integer": 1,
+        "text(1)": 1,
+        "constant": 1,
+        "with missing values": 1,
+    }

@@ -98,7 +98,8 @@ def adaptive_bits(
 
 def _probabilities(counts: np.ndarray, ctx: np.ndarray, weight: int) -> np.ndarray:
     w = counts[ctx] * weight + 1
-    return w / w.sum(axis=1, keepdims=True, dtype=np.float64)
+    probs: np.ndarray = w / w.sum(axis=1, keepdims=True, dtype=np.float64)
+    return probs
 
 
 def _check(model: StreamModel, n: int) -> None:
