@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -86,6 +86,13 @@ class ColumnarCodec(Codec):
 
     def chunk_frames(self, rows: int) -> int:
         return max(1024, min(_CHUNK_ROWS, (1 << 23) // max(rows, 1)))
+
+    def stream_params(self) -> dict[str, Any]:
+        """The config as set, less the fitted bounds (each chunk carries its quantizers): a
+        150-row table should not pay for defaults in its header."""
+        return {
+            "config": self.config.model_dump(mode="json", exclude={"errors"}, exclude_defaults=True)
+        }
 
     # ---- budgets ------------------------------------------------------------------------------
     def fit_knobs(self, data: Data) -> None:
