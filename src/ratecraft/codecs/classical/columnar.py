@@ -161,7 +161,7 @@ class ColumnarCodec(Codec):
         streams: list[Stream] = []
         for j in range(rows):
             x = np.ascontiguousarray(block[j])
-            spec, col_streams, _ = plan_column(x, errors[j], done, text=False)
+            spec, col_streams, _ = plan_column(x, errors[j], done)
             specs.append(spec)
             streams += col_streams
             done.append(

@@ -133,7 +133,7 @@ def _slopes(p: np.ndarray, r: np.ndarray) -> list[float]:
 
 
 def _candidates(
-    x: np.ndarray, bound: float, text: bool, earlier: list[np.ndarray]
+    x: np.ndarray, bound: float, earlier: list[np.ndarray]
 ) -> list[tuple[ColumnSpec, list[Stream]]]:
     n, dtype = x.size, x.dtype
     missing = np.isnan(x) if dtype.kind == "f" else np.zeros(n, dtype=bool)
@@ -158,7 +158,7 @@ def _candidates(
             if s.ints.span <= _MAX_SPAN:
                 out.append((s, _with_symbols(s, t, [], ulps)))
 
-    refs = [] if text else _refs(p, present, earlier)
+    refs = _refs(p, present, earlier)
     predicted = [(-1, 1.0)] + [
         (i, a) for i in refs for a in _slopes(p.astype(np.float64), earlier[i][present])
     ]
@@ -192,7 +192,7 @@ def _candidates(
     out.append(
         (spec, _with_symbols(spec, None, [b - lo for b, lo in zip(planes, lows, strict=True)]))
     )
-    if bound > 0 and not text and p.size and np.isfinite(p).all():
+    if bound > 0 and p.size and np.isfinite(p).all():
         if k is not None and scale is not None:
             factor = 2 * int(np.floor(bound * 10.0**scale)) + 1
             if factor > 1:
@@ -233,7 +233,7 @@ def _holds(
 
 
 def plan_column(
-    x: np.ndarray, bound: float, earlier: list[np.ndarray], *, text: bool = False
+    x: np.ndarray, bound: float, earlier: list[np.ndarray]
 ) -> tuple[ColumnSpec, list[Stream], float]:
     """The cheapest representation of column ``x`` (see the module doc): its spec, its streams
     (with symbols) and its estimated bits."""
@@ -246,7 +246,7 @@ def plan_column(
         if y.dtype == dtype and np.array_equal(_bitwise(y), bits):
             return ColumnSpec("dup", n, dtype, source=i), [], 16.0
     best: tuple[ColumnSpec, list[Stream], float] | None = None
-    for spec, streams in _candidates(x, bound, text, earlier):
+    for spec, streams in _candidates(x, bound, earlier):
         w = Writer()
         spec.write(w)
         cost = _order0_bits(streams) + 8.0 * len(w.getvalue())
