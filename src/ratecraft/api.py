@@ -68,6 +68,7 @@ PathLike = str | os.PathLike[str]
 
 DEFAULT_LOSSLESS_CODEC = "predictive"
 DEFAULT_LOSSY_CODEC = "quant"
+DEFAULT_TABLE_CODEC = "columnar"
 DEFAULT_FIT_CODECS = {"recording": "spike-lfp", "recordings": "conv-ae", "table": "vqvae"}
 """What ``ratecraft fit`` trains when no codec is named, by data kind: the learned codec that
 measured best on the benchmarks (README, "Which codec for what"); for several recordings, the
@@ -107,8 +108,11 @@ def make_budget(
         raise BadInputError(f"invalid budget: {exc.errors()[0].get('msg')}") from None
 
 
-def default_codec(budget: Budget) -> str:
-    """The codec used when none is named: ``predictive`` lossless, ``quant`` lossy."""
+def default_codec(budget: Budget, kind: str = "recording") -> str:
+    """The codec used when none is named: for recordings ``predictive`` lossless, ``quant``
+    lossy; for tables ``columnar`` lossless or under an error bound (``quant`` for a ratio)."""
+    if kind == "table" and budget.ratio is None:
+        return DEFAULT_TABLE_CODEC
     return DEFAULT_LOSSLESS_CODEC if budget.lossless else DEFAULT_LOSSY_CODEC
 
 
@@ -152,7 +156,7 @@ def fit(
         budget = make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
     elif lossless or ratio is not None or max_error is not None:
         raise BadInputError("give either budget or lossless/ratio/max_error, not both")
-    name = codec or default_codec(budget)
+    name = codec or default_codec(budget, "recording" if isinstance(data, Recording) else "table")
     check_codec(name, budget)
     return get_codec(name, config).fit(data, budget)
 

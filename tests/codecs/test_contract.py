@@ -15,6 +15,7 @@ from ratecraft.codecs import Budget, Codec, available_codecs, decode, get_codec,
 from ratecraft.data.synthetic import simulate_recording, simulate_table
 from ratecraft.data.types import FeatureTable, Recording
 from ratecraft.errors import BadInputError
+from ratecraft.jsonsafe import json_safe
 
 FAST_RECORDING = {
     "train": {"epochs": 1, "batch_size": 8},
@@ -33,6 +34,7 @@ PLANS = {
     "wavelet": (Budget(ratio=6), {}),
     "pca": (Budget(ratio=6), {}),
     "sz3": (Budget(max_error=2.0), {}),
+    "columnar": (Budget(max_error=0.01), {}),
     "spike-lfp": (Budget(ratio=10), {}),
     "conv-ae": (Budget(ratio=8), FAST_RECORDING),
     "lstm-ae": (Budget(ratio=8), FAST_RECORDING),
@@ -110,7 +112,8 @@ def test_store_round_trip_and_the_model_hash(fitted, name, tmp_path):
     header = ContainerReader(blob).header
     assert header.model_sha256 == codec.model_sha256()
     if header.model_sha256 is None:  # everything the decoder needs is in the header
-        assert header.codec_params["config"] == codec.config.model_dump(mode="json")
+        assert header.codec_params == json_safe(codec.stream_params())
+        assert np.array_equal(_array(decode(blob)), _array(decode(blob, codec)), equal_nan=True)
         return
     with pytest.raises(BadInputError, match=f"sha256:{header.model_sha256[:16]}"):
         decode(blob)

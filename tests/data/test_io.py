@@ -341,3 +341,19 @@ def test_wrong_kind_for_format(tmp_path: Path) -> None:
     assert "not a recording" in _one_line_error(tmp_path / "t.csv", kind="recording")
     with pytest.raises(BadInputError, match="WAV holds recordings"):
         write_data(_table(), tmp_path / "t.wav")
+
+
+def test_csv_text_columns_read_as_categories_and_write_back_as_text(tmp_path: Path) -> None:
+    from ratecraft.data.columns import TEXT_META_KEY
+    from ratecraft.data.io.table_csv import read_csv, write_csv
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,label,c\n1.5,label0,3\n2.25,label1,\n,label0,5\n3,NA,6\n")
+    table = read_csv(path)
+    assert table.meta[TEXT_META_KEY] == {"1": ["label0", "label1"]}
+    np.testing.assert_array_equal(table.values[:, 1], [0, 1, 0, np.nan])
+    out = tmp_path / "back.csv"
+    write_csv(table, out)
+    assert out.read_text() == "a,label,c\n1.5,label0,3\n2.25,label1,\n,label0,5\n3,,6\n"
+    again = read_csv(out)
+    np.testing.assert_array_equal(again.values, table.values)

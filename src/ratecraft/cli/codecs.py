@@ -72,10 +72,11 @@ def encode_choice(
     max_error: float | None,
     config: Path | None,
     sets: list[str] | None,
-) -> tuple[str, Any, dict[str, Any]]:
-    """``(codec, budget, options)`` of ``encode``: from the flags with ``--config`` options and
-    ``--set`` on top, or from a strategy file the autopilot wrote (``--config strategy.json``),
-    which names its codec and budget itself."""
+) -> tuple[str | None, Any, tuple[dict[str, Any], dict[str, Any]]]:
+    """``(codec or None, budget, (options, sets))`` of ``encode``: from the flags with
+    ``--config`` options, or from a strategy file the autopilot wrote (``--config
+    strategy.json``), which names its codec and budget itself. With no codec named, the default
+    depends on the data's kind (:func:`encode_options` picks it once the input is open)."""
     from ratecraft import api
     from ratecraft.autopilot.replay import is_strategy, read_codec_plan
 
@@ -88,11 +89,26 @@ def encode_choice(
             )
         name, budget, options = read_codec_plan(given[0], str(config))
         api.check_codec(name, budget)
-        return name, budget, codec_options(name, config, (options, given[1]))
+        return name, budget, (options, given[1])
     budget = api.make_budget(lossless=lossless, ratio=ratio, max_error=max_error)
-    name = codec or api.default_codec(budget)
+    if codec is not None:
+        api.check_codec(codec, budget)
+    return codec, budget, given
+
+
+def encode_options(
+    codec: str | None,
+    budget: Any,
+    kind: str,
+    config: Path | None,
+    given: tuple[dict[str, Any], dict[str, Any]],
+) -> tuple[str, dict[str, Any]]:
+    """The codec (the default for ``kind`` when none was named) and its checked options."""
+    from ratecraft import api
+
+    name = codec or api.default_codec(budget, kind)
     api.check_codec(name, budget)
-    return name, budget, codec_options(name, config, given)
+    return name, codec_options(name, config, given)
 
 
 def warn_replaced(codec: str, given: dict[str, Any], config: Any) -> None:

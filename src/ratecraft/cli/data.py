@@ -31,6 +31,7 @@ from ratecraft.cli.codecs import (
     EncodeConfigOption,
     SetOption,
     encode_choice,
+    encode_options,
     warn_replaced,
 )
 from ratecraft.errors import BadInputError
@@ -181,7 +182,11 @@ def encode_cmd(
         typer.Option("--output", "-o", help="Container to write (.rcz); a folder for a batch."),
     ],
     codec: Annotated[
-        str | None, typer.Option(help="Codec name (default: predictive; quant when lossy).")
+        str | None,
+        typer.Option(
+            help="Codec name (default: predictive; quant when lossy; columnar for tables, "
+            "lossless or --max-error)."
+        ),
     ] = None,
     lossless: Annotated[bool, typer.Option("--lossless", help="Bit-exact (the default).")] = False,
     ratio: Annotated[
@@ -270,7 +275,7 @@ def encode_cmd(
         fitted = load_model(model)
         name, setting = fitted.name, describe_model_spec(model)
     else:
-        name, budget, options = encode_choice(codec, lossless, ratio, max_error, config, set_)
+        codec, budget, given = encode_choice(codec, lossless, ratio, max_error, config, set_)
         setting = budget.describe()
     check_output(output, input)
     if output.suffix.lower() != api.CONTAINER_SUFFIX:
@@ -282,6 +287,7 @@ def encode_cmd(
         if notes.isEnabledFor(logging.DEBUG):  # describing a float file scans it
             notes.debug("read %s: %s", input, describe_line(source))
         if model is None:
+            name, options = encode_options(codec, budget, source.facts.kind, config, given)
             with spinner(f"fitting {name} ({setting})"):
                 fitted = api.fit(
                     source.excerpt(api.FIT_SAMPLES), codec=name, budget=budget, config=options
@@ -387,7 +393,8 @@ def _encode_batch(
                 fitted.save(folder)
             model = str(folder.resolve())
     else:
-        codec, budget, options = encode_choice(codec, lossless, ratio, max_error, config, set_)
+        codec, budget, given = encode_choice(codec, lossless, ratio, max_error, config, set_)
+        codec, options = encode_options(codec, budget, "recording", config, given)
         lossless, ratio, max_error = budget.lossless, budget.ratio, budget.max_error
     settings = BatchSettings(
         codec=codec, lossless=lossless, ratio=ratio, max_error=max_error, options=options,

@@ -20,6 +20,7 @@ BUILTIN: dict[str, tuple[str, dict[str, Any]]] = {
     "lzma": (f"{_CLASSICAL}.general:LzmaCodec", {"default": True}),
     "wavelet": (f"{_CLASSICAL}.wavelet:WaveletCodec", {"default": True}),
     "pca": (f"{_CLASSICAL}.pca:PcaCodec", {"default": True}),
+    "columnar": (f"{_CLASSICAL}.columnar:ColumnarCodec", {}),
     "sz3": (f"{_CLASSICAL}.sz3:Sz3Codec", {"default": True, "extra": "baselines"}),
     "spike-lfp": (f"{_LEARNED}.spike_lfp:SpikeLfpCodec", {}),
     "conv-ae": (f"{_LEARNED}.recording_codecs:ConvAECodec", {}),

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ratecraft.data.columns import column_types, types_summary
 from ratecraft.data.sources import Source, as_source
 from ratecraft.data.types import FeatureTable, Recording
 
@@ -16,6 +17,9 @@ _SCAN_FRAMES = 1 << 16
 def describe(data: Recording | FeatureTable | Source) -> dict[str, Any]:
     """Kind, shape, dtype, rate, duration, gain, counts and families of ``data`` (a source is
     scanned chunk by chunk for NaN only when it holds floats).
+
+    A table's column types (:mod:`ratecraft.data.columns`) are read from its first
+    65,536 rows.
 
     Every key is present for both kinds (``None`` where it does not apply), so a caller can print
     one table for any file.
@@ -57,4 +61,7 @@ def describe(data: Recording | FeatureTable | Source) -> dict[str, Any]:
         out["n_features"] = source.rows
         if f.families is not None:
             out["families"] = dict(Counter(f.families))
+        head = source.read(0, min(source.frames, _SCAN_FRAMES))
+        types = column_types(FeatureTable(values=head.T, meta=dict(f.meta)))
+        out["column_types"] = types_summary(types)
     return out

@@ -1,7 +1,11 @@
 """Feature tables as CSV: a header row of feature names, then one row per sample.
 
-Empty cells and ``nan`` read as NaN. Values are written with 17 significant digits, which brings
-every float64 back bit for bit. Families (feature groups) live in a JSON sidecar
+Empty cells and ``nan`` read as NaN (missing). A column with any cell that is not a number is a
+text column: its distinct labels (in order of first appearance) become categories, the values
+their indices, and the labels travel in the table's metadata
+(:data:`ratecraft.data.columns.TEXT_META_KEY`), so writing the table gives the text back.
+Numbers are written as the shortest text that reads back as the same float64 (Python's
+``repr``), missing values as empty cells. Families (feature groups) live in a JSON sidecar
 ``<file>.families.json``: an object mapping feature name → family, or a list with one family per
 column (used when feature names repeat).
 """
@@ -19,8 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from ratecraft.atomic import atomic_output
+from ratecraft.data.columns import TEXT_META_KEY, text_labels
 from ratecraft.data.io.common import bad, check_kind, make_table
 from ratecraft.data.types import Data, FeatureTable
+from ratecraft.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +40,33 @@ def sidecar_path(path: PathLike) -> Path:
     return Path(f"{os.fspath(path)}.families.json")
 
 
-def _parse_rows(path: PathLike, rows: list[list[str]], width: int) -> np.ndarray:
-    values = np.empty((len(rows), width), dtype=np.float64)
+def _number(cell: str) -> float | None:
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _parse_rows(
+    path: PathLike, rows: list[list[str]], width: int
+) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """The values, and the labels of the text columns by column index."""
     for i, row in enumerate(rows):
         if len(row) != width:
             raise bad(path, f"row {i + 2} has {len(row)} cells, the header has {width}")
-        for j, cell in enumerate(row):
-            cell = cell.strip()
-            if cell in _NAN_CELLS:
-                values[i, j] = np.nan
-                continue
-            try:
-                values[i, j] = float(cell)
-            except ValueError as exc:
-                raise bad(
-                    path, f"row {i + 2}, column {j + 1}: {cell[:40]!r} is not a number"
-                ) from exc
-    return values
+    values = np.empty((len(rows), width), dtype=np.float64)
+    text: dict[str, list[str]] = {}
+    for j in range(width):
+        cells = [row[j].strip() for row in rows]
+        numbers = [None if c in _NAN_CELLS else _number(c) for c in cells]
+        if all(v is not None or c in _NAN_CELLS for v, c in zip(numbers, cells, strict=True)):
+            values[:, j] = [np.nan if v is None else v for v in numbers]
+            continue
+        labels = list(dict.fromkeys(c for c in cells if c not in _NAN_CELLS))
+        index = {label: k for k, label in enumerate(labels)}
+        values[:, j] = [np.nan if c in _NAN_CELLS else index[c] for c in cells]
+        text[str(j)] = labels
+    return values, text
 
 
 def _read_families(path: PathLike, names: list[str]) -> list[str] | None:
@@ -87,9 +103,37 @@ def read_csv(
     names = [n.strip() for n in rows[0]]
     if len(rows) == 1:
         raise bad(path, "no data rows below the header")
-    values = _parse_rows(path, rows[1:], len(names))
+    values, text = _parse_rows(path, rows[1:], len(names))
     fams = list(families) if families is not None else _read_families(path, names)
-    return make_table(path, values, feature_names=names, families=fams)
+    meta = {TEXT_META_KEY: text} if text else None
+    return make_table(path, values, feature_names=names, families=fams, meta=meta)
+
+
+def _cells(data: FeatureTable) -> list[list[str]]:
+    """Each column's cells as text: labels for text columns, the shortest exact number else."""
+    text = text_labels(data.meta)
+    out = []
+    for j, col in enumerate(np.asarray(data.values).T):
+        labels = text.get(j)
+        if col.dtype.kind in "iu":
+            out.append([str(int(v)) for v in col])
+        elif labels is not None:
+            out.append(["" if np.isnan(v) else _label(labels, v) for v in col])
+        else:
+            out.append(["" if np.isnan(v) else _number_text(float(v)) for v in col])
+    return out
+
+
+def _number_text(v: float) -> str:
+    """The shortest text that reads back as ``v`` (integers without a fraction)."""
+    return f"{v:.0f}" if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+def _label(labels: list[str], v: float) -> str:
+    k = int(v)
+    if k != v or not 0 <= k < len(labels):
+        raise BadInputError(f"text column value {v!r} is not a label index")
+    return labels[k]
 
 
 def write_csv(data: Data, path: PathLike) -> None:
@@ -99,12 +143,12 @@ def write_csv(data: Data, path: PathLike) -> None:
     names = data.feature_names or []
     head = io.StringIO()
     csv.writer(head, lineterminator="\n").writerow(names)
-    fmt = "%d" if data.values.dtype.kind in "iu" else "%.17g"
+    columns = _cells(data)
     side = sidecar_path(path)
     with atomic_output(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             fh.write(head.getvalue())
-            np.savetxt(fh, data.values, fmt=fmt, delimiter=",")
+            csv.writer(fh, lineterminator="\n").writerows(zip(*columns, strict=True))
         if data.families is not None:
             unique = len(set(names)) == len(names)
             spec = dict(zip(names, data.families, strict=True)) if unique else data.families
