@@ -107,6 +107,20 @@ ZOO: tuple[ZooSpec, ...] = (
         "quick to rebuild), so refit or `ratecraft adapt` on real data.",
         seed=300,
     ),
+    ZooSpec(
+        name="ecog-64ch-1k",
+        description="64-channel LFP / ECoG grid at 1 kHz, 16-bit (0.195 µV/step), no spiking "
+        "units, ~20x (a decorrelated full-rate field-potential layer; the event layer stays "
+        "nearly empty).",
+        sim={"n_channels": 64, "sample_rate": 1000.0, "n_units": 0, "lfp_uv": 150.0},
+        train_s=60.0,
+        heldout_s=20.0,
+        codec="spike-lfp",
+        ratio=20.0,
+        limits="Field potentials at 1 kHz: the spike scores on its card are noise crossings of "
+        "the 300-450 Hz band, not spikes; use a 30 kHz model for spiking data.",
+        seed=400,
+    ),
 )
 
 
