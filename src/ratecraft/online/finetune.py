@@ -11,8 +11,10 @@ diagonal (empirical, per mini-batch) Fisher information on the older data. The n
 and the latent step stay those of the version being adapted, so the bitstream keeps its meaning
 and the achieved bits stay comparable; the integer coding tables are rebuilt afterwards.
 
-This reaches into the learned codecs' window helpers (``_windows``, ``_install_tables``): the
-codec contract has no "continue training" hook yet, and adding one belongs with those codecs.
+It works through the learned recording codecs' continue-training hooks:
+:meth:`~ratecraft.codecs.learned.recording_codec.LearnedRecordingCodec.training_windows` (the
+rows the network trains on, normalized as fitted) and ``refresh_tables`` (the coding tables
+rebuilt after the weights changed).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ratecraft.codecs.base import Codec
+from ratecraft.codecs.learned.recording_codec import LearnedRecordingCodec
 from ratecraft.data.types import Recording
 from ratecraft.errors import BadInputError
 
@@ -43,15 +45,12 @@ class FinetuneConfig:
 
 
 def can_finetune(codec: Codec) -> bool:
-    model = getattr(codec, "model", None)
-    return model is not None and hasattr(model, "train_terms") and hasattr(codec, "_windows")
+    """Whether ``codec`` is a trained learned recording codec (its network can learn more)."""
+    return isinstance(codec, LearnedRecordingCodec) and codec.model is not None
 
 
-def _rows(codec: Codec, chunks: Sequence[Recording]) -> torch.Tensor:
-    if not chunks:
-        return torch.zeros((0, 1))
-    wins = np.concatenate([codec._windows(c.samples) for c in chunks])  # type: ignore[attr-defined]
-    return torch.from_numpy(wins.reshape(len(wins), -1))
+def _rows(codec: LearnedRecordingCodec, chunks: Sequence[Recording]) -> torch.Tensor:
+    return torch.from_numpy(codec.training_windows(list(chunks)))
 
 
 def _loss(model: torch.nn.Module, rows: torch.Tensor, lmbda: float) -> torch.Tensor:
@@ -90,9 +89,11 @@ def finetune(
         )
     if not recent:
         raise BadInputError("no recent data to fine-tune on")
+    assert isinstance(codec, LearnedRecordingCodec) and codec.model is not None
     new = copy.deepcopy(codec)
-    model: torch.nn.Module = new.model  # type: ignore[attr-defined]
-    lmbda = float(new.config.train.lmbda)  # type: ignore[attr-defined]
+    assert new.model is not None
+    model: torch.nn.Module = new.model
+    lmbda = float(new.config.train.lmbda)
     fresh, old = _rows(new, recent), _rows(new, replay)
     torch.manual_seed(cfg.seed)
     model.train()
@@ -117,5 +118,5 @@ def finetune(
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
     model.eval()
-    new._install_tables(new.config.latent_step)  # type: ignore[attr-defined]
+    new.refresh_tables()
     return new

@@ -399,6 +399,25 @@ class LearnedRecordingCodec(Codec):
         finally:
             self._memo = None
 
+    # ---- continuing training (online adaptation) ------------------------------------------
+    def training_windows(self, recordings: list[Recording]) -> np.ndarray:
+        """The rows this codec's network trains on, from ``recordings``: normalized windows
+        (n, channels · window) with the fitted normalization, so a network trained further on
+        them keeps the bitstream's meaning (:mod:`ratecraft.online.finetune` uses this)."""
+        self._need_model()
+        if not recordings:
+            return np.zeros((0, 1), np.float32)
+        for rec in recordings:
+            self.check_input(rec)
+        wins = np.concatenate([self._windows(r.samples) for r in recordings])
+        return wins.reshape(len(wins), -1)
+
+    def refresh_tables(self) -> None:
+        """Rebuild the integer coding tables after the network's weights changed, at the
+        fitted latent step (call it after training the network further)."""
+        self._memo = None  # encoder outputs of the old weights
+        self._install_tables(self.config.latent_step)
+
     # ---- windows and the networks ---------------------------------------------------------
     def chunk_frames(self, rows: int) -> int:
         w = self.config.window
