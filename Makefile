@@ -13,7 +13,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-deps install clean
+.PHONY: demo test lint bench bench-deps install clean zarr3-env zarr3-test
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,19 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# zarr 3 beside the main env's zarr 2 (SpikeInterface pins zarr < 3 and numcodecs < 0.16 on
+# Python 3.11): ratecraft alone with zarr 3, for ratecraft.integrations.zarr3 and its test
+ZARR3_VENV  := .venv-zarr3
+ZARR3_STAMP := $(ZARR3_VENV)/.installed
+
+$(ZARR3_STAMP): pyproject.toml constraints.txt
+	test -x $(ZARR3_VENV)/bin/python || $(PYTHON) -m venv $(ZARR3_VENV)
+	$(ZARR3_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(ZARR3_VENV)/bin/python -m pip install -q -c constraints.txt -e . "zarr>=3" "numcodecs>=0.16"
+	touch $(ZARR3_STAMP)
+
+zarr3-env: $(ZARR3_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/ratecraft demo
