@@ -13,7 +13,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-deps install clean zarr3-env zarr3-test
+.PHONY: demo test lint bench bench-deps install clean zarr3-env
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ ZARR3_STAMP := $(ZARR3_VENV)/.installed
 $(ZARR3_STAMP): pyproject.toml constraints.txt
 	test -x $(ZARR3_VENV)/bin/python || $(PYTHON) -m venv $(ZARR3_VENV)
 	$(ZARR3_VENV)/bin/python -m pip install -q torch==2.13.0
-	$(ZARR3_VENV)/bin/python -m pip install -q -c constraints.txt -e . "zarr>=3" "numcodecs>=0.16"
+	$(ZARR3_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[zarr3]"
 	touch $(ZARR3_STAMP)
 
 zarr3-env: $(ZARR3_STAMP)
