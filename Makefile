@@ -26,7 +26,8 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 # zarr 3 beside the main env's zarr 2 (SpikeInterface pins zarr < 3 and numcodecs < 0.16 on
-# Python 3.11): ratecraft alone with zarr 3, for ratecraft.integrations.zarr3 and its test
+# Python 3.11): ratecraft alone with zarr 3, for ratecraft.integrations.zarr3. Its test
+# (tests/integrations/test_zarr3.py) runs this target itself: ~2 minutes on 2 cores, then a no-op
 ZARR3_VENV  := .venv-zarr3
 ZARR3_STAMP := $(ZARR3_VENV)/.installed
 
@@ -58,4 +59,4 @@ bench-deps:
 	command -v wavpack >/dev/null || $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y wavpack
 
 clean:
-	rm -rf $(VENV) ratecraft-demo .pytest_cache
+	rm -rf $(VENV) $(ZARR3_VENV) .venv-zarr3.lock ratecraft-demo .pytest_cache

@@ -45,6 +45,10 @@ def write(folder: Path) -> dict[str, object]:
         "max_error=0": lambda: Quant(max_error=0),
         "level=best": lambda: Predictive(level="best"),
         "bool array": bool_array,
+        "unknown option": lambda: Predictive.from_dict(
+            {"name": "ratecraft.predictive", "configuration": {"levels": "max"}}
+        ),
+        "no max_error": lambda: Quant.from_dict({"name": "ratecraft.quant"}),
     }
     errors = {}
     for name, make in refused.items():
