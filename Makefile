@@ -13,7 +13,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-deps install clean
+.PHONY: demo test lint bench bench-deps install clean zarr3-env
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,20 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# zarr 3 beside the main env's zarr 2 (SpikeInterface pins zarr < 3 and numcodecs < 0.16 on
+# Python 3.11): ratecraft alone with zarr 3, for ratecraft.integrations.zarr3. Its test
+# (tests/integrations/test_zarr3.py) runs this target itself: ~2 minutes on 2 cores, then a no-op
+ZARR3_VENV  := .venv-zarr3
+ZARR3_STAMP := $(ZARR3_VENV)/.installed
+
+$(ZARR3_STAMP): pyproject.toml constraints.txt
+	test -x $(ZARR3_VENV)/bin/python || $(PYTHON) -m venv $(ZARR3_VENV)
+	$(ZARR3_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(ZARR3_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[zarr3]"
+	touch $(ZARR3_STAMP)
+
+zarr3-env: $(ZARR3_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/ratecraft demo
@@ -45,4 +59,4 @@ bench-deps:
 	command -v wavpack >/dev/null || $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y wavpack
 
 clean:
-	rm -rf $(VENV) ratecraft-demo .pytest_cache
+	rm -rf $(VENV) $(ZARR3_VENV) .venv-zarr3.lock ratecraft-demo .pytest_cache
