@@ -37,6 +37,18 @@ def _array(data) -> np.ndarray:
     return data.samples if isinstance(data, Recording) else data.values
 
 
+def _same(out: np.ndarray, want: np.ndarray, learned: bool) -> bool:
+    """Bit-exact for classical codecs; a trained network's float math (torch and BLAS builds
+    differ between installs) is held to 1e-3 of the data's range, which is far below any
+    codec's distortion and far above rounding noise."""
+    if not learned:
+        return bool(np.array_equal(out, want, equal_nan=True))
+    if not np.array_equal(np.isnan(out), np.isnan(want)):
+        return False
+    scale = float(np.nanmax(np.abs(want))) if np.isfinite(want).any() else 1.0
+    return bool(np.allclose(out, want, rtol=0.0, atol=1e-3 * scale, equal_nan=True))
+
+
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_golden_files_decode(version: str) -> None:
     folder = GOLDEN / version
@@ -49,7 +61,7 @@ def test_golden_files_decode(version: str) -> None:
         out = _array(decode(path, model))
         want = _expected(folder, case["expected"])
         assert out.dtype == want.dtype and out.shape == want.shape, name
-        assert np.array_equal(out, want, equal_nan=True), name
+        assert _same(out, want, bool(case["model"])), name
 
 
 @pytest.mark.parametrize("folder", ["predictive-v2"])
@@ -85,4 +97,4 @@ def test_v1_models_load_and_keep_encoding(tmp_path: Path) -> None:
         again = Codec.load(tmp_path / name)
         assert again.model_sha256() == codec.model_sha256()
         out = _array(decode(folder / f"{name}.rcz", again))
-        assert np.array_equal(out, _expected(folder, case["expected"]), equal_nan=True), name
+        assert _same(out, _expected(folder, case["expected"]), learned=True), name
