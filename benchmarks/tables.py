@@ -351,13 +351,7 @@ def run_real(args: argparse.Namespace) -> int:
     load = os.getloadavg()
     print(f"\nelapsed {elapsed:.1f} s on {CORES} core(s), load average {load[0]:.2f}")
     doc = {
-        "benchmark": "tables_real",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "ratecraft": getattr(ratecraft, "__version__", None),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cores": CORES,
-        "affinity": AFFINITY,
+        **_header("tables_real"),
         "load_average": list(load),
         **doc,
         "elapsed_s": elapsed,
@@ -370,6 +364,19 @@ def run_real(args: argparse.Namespace) -> int:
     write_json(out, doc)
     print(f"wrote {out}")
     return 0
+
+
+def _header(name: str) -> dict[str, Any]:
+    """What every results file of this benchmark starts with: name, date, versions, cores."""
+    return {
+        "benchmark": name,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "ratecraft": getattr(ratecraft, "__version__", None),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cores": CORES,
+        "affinity": AFFINITY,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -446,13 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nelapsed {elapsed:.1f} s on {CORES} core(s)")
 
     doc = {
-        "benchmark": "tables",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "ratecraft": getattr(ratecraft, "__version__", None),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cores": CORES,
-        "affinity": AFFINITY,
+        **_header("tables"),
         "quick": args.quick,
         "epochs": epochs,
         "ratios": list(ratios),

@@ -113,16 +113,6 @@ _LEARNED_WITH_KNOBS = ("conv-ae", "lstm-ae", "transformer")
 CODEC_RATE_METRICS = frozenset(
     ("ratio", "bits_per_sample", "throughput", "decode_throughput", "latency_ms", "fit_seconds")
 )
-RECORDING_QUALITY_METRICS = frozenset(
-    (
-        "sndr_db",
-        "prd_percent",
-        "max_abs_error",
-        "spike_f1",
-        "spike_window_sndr_db",
-        "lfp_band_error",
-    )
-)
 
 
 def codec_plan(
@@ -239,7 +229,9 @@ class CodecProblem(Problem):
         )
 
     def metric_names(self) -> frozenset[str]:
-        return RECORDING_QUALITY_METRICS | CODEC_RATE_METRICS
+        from ratecraft.metrics.summary import RECORDING_QUALITY_KEYS
+
+        return RECORDING_QUALITY_KEYS | CODEC_RATE_METRICS
 
     def fingerprint(self) -> str:
         rec = self.recording

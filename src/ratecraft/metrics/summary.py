@@ -11,6 +11,17 @@ from ratecraft.metrics.bands import lfp_band_power_error_mean
 from ratecraft.metrics.signal import max_abs_error, prd_percent, sndr_db
 from ratecraft.metrics.spikes import spike_band_fits, spike_metrics
 
+RECORDING_QUALITY_KEYS = frozenset(
+    (
+        "sndr_db",
+        "prd_percent",
+        "max_abs_error",
+        "spike_f1",
+        "spike_window_sndr_db",
+        "lfp_band_error",
+    )
+)  # what recording_quality returns
+
 
 def recording_quality(
     original: np.ndarray, reconstructed: np.ndarray, fs: float
