@@ -15,6 +15,7 @@ from ratecraft.data.synthetic import simulate_recording
 @pytest.fixture(autouse=True)
 def _registry_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("RATECRAFT_HOME", str(tmp_path_factory.mktemp("rc-home")))
+    monkeypatch.delenv("RATECRAFT_REGISTRY", raising=False)
 
 
 @pytest.fixture(scope="session")

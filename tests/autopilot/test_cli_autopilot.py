@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -63,6 +64,16 @@ def test_short_run_writes_front_report_plot_and_artifacts(rec_file, tmp_path) ->
         assert (run / "best" / "balanced").is_dir()
     stored = json.loads((run / "run.json").read_text())
     assert stored["request"]["proposer"] == "random" and stored["spec"]["channels"] == 4
+    # every episode is in the run's own MLflow store, and no MLflow setting leaks out of it
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{run / 'mlflow.db'}")
+    (tracked,) = client.search_runs(
+        [client.get_experiment_by_name("ratecraft-autopilot").experiment_id]
+    )
+    assert len(client.get_metric_history(tracked.info.run_id, "hypervolume")) == 4
+    assert tracked.data.params["proposer"] == "random"
+    assert "MLFLOW_TRACKING_URI" not in os.environ
     # resuming a finished run with a larger budget runs only the new trials
     more = runner.invoke(app, ["autopilot", "--resume", str(run), "--trials", "5", "--json"])
     assert more.exit_code == 0, more.output

@@ -10,12 +10,31 @@ import pytest
 
 from ratecraft.codecs import Codec, decode
 from ratecraft.errors import BadInputError
-from ratecraft.registry import Registry, build_card, card_markdown, model_for_container
+from ratecraft.registry import (
+    Registry,
+    build_card,
+    card_markdown,
+    model_for_container,
+    open_registry,
+)
+
+# every backend keeps the same promises: the embedded registry, MLflow's on its file store
+# (what a laptop has) and on SQLite (what MLflow now recommends)
+BACKENDS = ("embedded", "mlflow-file", "mlflow-sqlite")
 
 
-def test_register_versions_aliases_and_rollback(tmp_path, trained):
+def open_backend(kind, tmp_path):
+    if kind == "embedded":
+        return open_registry(str(tmp_path / "home"))
+    if kind == "mlflow-file":
+        return open_registry(f"mlflow:file://{tmp_path / 'mlruns'}")
+    return open_registry(f"mlflow:sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_register_versions_aliases_and_rollback(tmp_path, trained, kind):
     a, b = trained
-    reg = Registry(tmp_path / "home")
+    reg = open_backend(kind, tmp_path)
     v1 = reg.register(a, "probe", aliases=("staging",))
     v2 = reg.register(b, "probe")
     assert (v1.version, v2.version) == (1, 2)
@@ -35,10 +54,11 @@ def test_register_versions_aliases_and_rollback(tmp_path, trained):
     assert reg.check()["ok"]
 
 
-def test_the_registry_loads_the_very_model_it_filed(tmp_path, trained, recordings):
+@pytest.mark.parametrize("kind", BACKENDS[:2])
+def test_the_registry_loads_the_very_model_it_filed(tmp_path, trained, recordings, kind):
     a, _ = trained
     _, heldout, _ = recordings
-    reg = Registry(tmp_path / "home")
+    reg = open_backend(kind, tmp_path)
     v = reg.register(a, "probe")
     original = Codec.load(a)
     assert v.model_sha256 == original.model_sha256()
@@ -106,8 +126,9 @@ def test_an_alias_can_only_point_at_a_filed_version(tmp_path, trained):
         reg.get("other@production")
 
 
-def test_register_refuses_what_is_not_a_valid_model(tmp_path, trained):
-    reg = Registry(tmp_path / "home")
+@pytest.mark.parametrize("kind", BACKENDS[:2])
+def test_register_refuses_what_is_not_a_valid_model(tmp_path, trained, kind):
+    reg = open_backend(kind, tmp_path)
     with pytest.raises(BadInputError, match="not a codec folder"):
         reg.register(tmp_path, "probe")
     with pytest.raises(BadInputError, match="invalid model name"):

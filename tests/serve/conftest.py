@@ -6,7 +6,7 @@ import pytest
 
 from ratecraft.codecs import Codec
 from ratecraft.data.synthetic import simulate_recording
-from ratecraft.registry import Registry, build_card
+from ratecraft.registry import ModelRegistry, build_card, open_registry
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
@@ -21,8 +21,12 @@ def recording():
 
 
 @pytest.fixture
-def registry(tmp_path, trained, recording) -> Registry:
-    reg = Registry(tmp_path / "home")
+def registry(request, tmp_path, trained, recording) -> ModelRegistry:
+    """The embedded registry; ``parametrize("registry", ["mlflow"], indirect=True)`` for
+    MLflow's on a file store."""
+    kind = getattr(request, "param", "embedded")
+    spec = f"mlflow:file://{tmp_path / 'mlruns'}" if kind == "mlflow" else str(tmp_path / "home")
+    reg = open_registry(spec)
     card = build_card(Codec.load(trained[0]), heldout=recording)
     reg.register(trained[0], "probe", card=card, aliases=("production",))
     reg.register(trained[1], "probe", aliases=("candidate",))
@@ -35,7 +39,7 @@ def client_for(registry):
     clients = []
 
     def make(**options) -> TestClient:
-        app = create_app(ServeConfig(registry=str(registry.home), **options))
+        app = create_app(ServeConfig(registry=registry.location, **options))
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)

@@ -94,6 +94,7 @@ def test_raw_wav_and_csv_bodies(client_for, recording):
     )
 
 
+@pytest.mark.parametrize("registry", ["embedded", "mlflow"], indirect=True)
 def test_registry_models_by_alias_and_by_hash(client_for, registry, recording):
     c = client_for()
     res = c.post(

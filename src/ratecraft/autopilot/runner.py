@@ -7,6 +7,7 @@ other option except a larger ``--trials``.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shutil
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from ratecraft.autopilot.report import (
     write_report,
 )
 from ratecraft.errors import BadInputError
+from ratecraft.train.tracking import Trackers
 
 log = logging.getLogger(__name__)
 
@@ -162,33 +164,24 @@ def build_reward(request: RunRequest, problem: Problem) -> Reward:
 
 
 class _Tracker:
-    """MLflow logging of every episode, used when mlflow is importable (extra ``[track]``)."""
+    """MLflow logging of every episode when mlflow is importable (extra ``[track]``): into
+    ``$MLFLOW_TRACKING_URI``, else ``mlflow.db`` in the run folder."""
 
     def __init__(self, run_dir: Path, request: RunRequest) -> None:
-        import os
-
-        import mlflow
-
-        self.mlflow = mlflow
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            mlflow.set_tracking_uri((run_dir / "mlruns").resolve().as_uri())
-        mlflow.set_experiment("ratecraft-autopilot")
-        self.run = mlflow.start_run(run_name=run_dir.name)
-        mlflow.log_params({k: str(v)[:250] for k, v in request.to_dict().items()})
+        self.trackers = Trackers(
+            run_dir, "mlflow", experiment="ratecraft-autopilot", params=request.to_dict()
+        )
 
     def log_episode(self, record: dict[str, Any], hypervolume: float) -> None:
-        metrics = {k: v for k, v in record["metrics"].items() if v == v and abs(v) != float("inf")}
-        metrics["hypervolume"] = hypervolume
-        self.mlflow.log_metrics(metrics, step=int(record["trial"]))
+        metrics = {**record["metrics"], "hypervolume": hypervolume}
+        self.trackers.log(metrics, step=int(record["trial"]))
 
     def close(self) -> None:
-        self.mlflow.end_run()
+        self.trackers.close()
 
 
 def _tracker(run_dir: Path, request: RunRequest) -> _Tracker | None:
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("mlflow") is None:
         return None
     try:
         return _Tracker(run_dir, request)

@@ -292,7 +292,8 @@ RegistryOption = Annotated[
     str | None,
     typer.Option(
         "--registry",
-        help="Registry folder (default $RATECRAFT_HOME or ~/.ratecraft).",
+        help="Registry: a folder, or mlflow:URI for MLflow's model registry "
+        "(default $RATECRAFT_REGISTRY, else $RATECRAFT_HOME or ~/.ratecraft).",
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

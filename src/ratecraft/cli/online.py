@@ -28,7 +28,7 @@ def adapt_cmd(
         float, typer.Option(help="Most SNDR (dB) a promoted update may lose on old data.")
     ] = 1.0,
     fs: Annotated[float | None, typer.Option(help="Sample rate for files without one.")] = None,
-    registry: Annotated[str | None, typer.Option(help="Registry folder.")] = None,
+    registry: Annotated[str | None, typer.Option(help="Registry: a folder or mlflow:URI.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Stream a recording through drift detection and online adaptation of NAME@ALIAS.

@@ -15,7 +15,11 @@ from ratecraft.cli.app import app, guarded, notes
 def serve_cmd(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (loopback only).")] = 8765,
     registry: Annotated[
-        str | None, typer.Option(help="Registry folder (default $RATECRAFT_HOME or ~/.ratecraft).")
+        str | None,
+        typer.Option(
+            help="Registry: a folder or mlflow:URI (default $RATECRAFT_REGISTRY, else "
+            "$RATECRAFT_HOME or ~/.ratecraft)."
+        ),
     ] = None,
     api_keys: Annotated[
         Path | None,

@@ -35,7 +35,7 @@ from ratecraft.online.drift import DriftMonitor, DriftSignal
 from ratecraft.online.features import FEATURES, chunk_features
 from ratecraft.online.finetune import FinetuneConfig, finetune
 from ratecraft.registry.card import build_card
-from ratecraft.registry.store import Registry, VersionInfo
+from ratecraft.registry.protocol import ModelRegistry, VersionInfo
 
 __all__ = ["AdaptPolicy", "OnlineAdapter", "mean_sndr"]
 
@@ -83,7 +83,11 @@ class OnlineAdapter:
     """Drift detection and adaptation for the registry model ``name``."""
 
     def __init__(
-        self, registry: Registry, name: str, policy: AdaptPolicy | None = None, who: str = "adapt"
+        self,
+        registry: ModelRegistry,
+        name: str,
+        policy: AdaptPolicy | None = None,
+        who: str = "adapt",
     ) -> None:
         self.registry = registry
         self.name = name

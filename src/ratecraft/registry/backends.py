@@ -1,19 +1,35 @@
-"""Which registry a command talks to: the embedded one under a folder (default
-``$RATECRAFT_HOME``). An MLflow backend (``mlflow:URI``) is not built yet and is refused."""
+"""Which registry a command talks to: ``--registry`` (or ``$RATECRAFT_REGISTRY``) names a
+folder for the embedded registry or ``mlflow:URI`` for MLflow's; neither → the embedded one under
+``$RATECRAFT_HOME`` (default ``~/.ratecraft``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from ratecraft.errors import BadInputError
+from ratecraft.registry.protocol import ModelRegistry
 from ratecraft.registry.store import Registry
 
-__all__ = ["open_registry"]
+__all__ = ["MLFLOW_PREFIX", "REGISTRY_ENV", "open_registry", "registry_configured"]
+
+MLFLOW_PREFIX = "mlflow:"
+REGISTRY_ENV = "RATECRAFT_REGISTRY"
 
 
-def open_registry(spec: str | None = None) -> Registry:
-    """The registry ``spec`` names: None → ``$RATECRAFT_HOME`` (or ``~/.ratecraft``), else a
-    folder path."""
-    if spec is not None and spec.startswith("mlflow:"):
-        raise BadInputError("the MLflow registry backend is not built yet; use a registry folder")
+def open_registry(spec: str | None = None) -> ModelRegistry:
+    """The registry ``spec`` names: ``mlflow:URI``, a folder, or None → ``$RATECRAFT_REGISTRY``,
+    else ``$RATECRAFT_HOME`` (or ``~/.ratecraft``)."""
+    spec = spec or os.environ.get(REGISTRY_ENV) or None
+    if spec is not None and spec.startswith(MLFLOW_PREFIX):
+        from ratecraft.registry.mlflow_store import MlflowRegistry
+
+        return MlflowRegistry(spec[len(MLFLOW_PREFIX) :])
     return Registry(Path(spec) if spec else None)
+
+
+def registry_configured() -> bool:
+    """Whether a registry exists to look in without creating one: ``$RATECRAFT_REGISTRY`` is
+    set, or the default home already holds a registry."""
+    from ratecraft.registry.store import DB, default_home
+
+    return bool(os.environ.get(REGISTRY_ENV)) or (default_home() / DB).is_file()

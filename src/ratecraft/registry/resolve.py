@@ -16,8 +16,9 @@ from pathlib import Path
 from ratecraft.bitstream.container import ContainerReader
 from ratecraft.codecs.base import Codec
 from ratecraft.errors import BadInputError, CorruptStreamError
+from ratecraft.registry.backends import open_registry, registry_configured
 from ratecraft.registry.names import parse_ref
-from ratecraft.registry.store import DB, Registry, default_home
+from ratecraft.registry.protocol import ModelRegistry
 from ratecraft.registry.zoo import find_zoo_model, load_zoo
 
 __all__ = ["describe_model_spec", "load_model", "model_for_container"]
@@ -25,7 +26,7 @@ __all__ = ["describe_model_spec", "load_model", "model_for_container"]
 log = logging.getLogger(__name__)
 
 
-def load_model(spec: str | os.PathLike[str], registry: Registry | None = None) -> Codec:
+def load_model(spec: str | os.PathLike[str], registry: ModelRegistry | None = None) -> Codec:
     """The codec ``spec`` names: an existing codec folder, ``zoo:NAME`` or a registry reference."""
     text = os.fspath(spec)
     if Path(text).is_dir():
@@ -35,7 +36,7 @@ def load_model(spec: str | os.PathLike[str], registry: Registry | None = None) -
     ref = parse_ref(text)
     if ref.zoo:
         return load_zoo(ref.name)
-    return (registry or Registry()).load(ref)
+    return (registry or open_registry()).load(ref)
 
 
 def describe_model_spec(spec: str | os.PathLike[str]) -> str:
@@ -44,7 +45,7 @@ def describe_model_spec(spec: str | os.PathLike[str]) -> str:
 
 
 def model_for_container(
-    path: str | os.PathLike[str], registry: Registry | None = None
+    path: str | os.PathLike[str], registry: ModelRegistry | None = None
 ) -> Codec | None:
     """The model a container names, from the registry or the zoo (None when it names none, or
     neither has it: decoding then refuses with its own one-line reason)."""
@@ -56,8 +57,8 @@ def model_for_container(
     if sha is None:
         return None
     reg = registry
-    if reg is None and (default_home() / DB).is_file():  # decoding never creates a registry
-        reg = Registry()
+    if reg is None and registry_configured():  # decoding never creates a registry
+        reg = open_registry()
     found = reg.find_model(sha) if reg is not None else []
     if reg is not None and found:
         log.info("the model this file names is %s in the registry", found[0].ref)

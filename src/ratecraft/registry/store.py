@@ -27,12 +27,10 @@ import fcntl
 import getpass
 import json
 import os
-import shutil
 import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ from ratecraft.errors import BadInputError
 from ratecraft.jsonsafe import json_safe
 from ratecraft.registry.blobs import BlobStore, file_sha256
 from ratecraft.registry.names import ModelRef, check_alias, check_name, parse_ref
+from ratecraft.registry.protocol import Event, ModelRegistry, VersionInfo
 
 __all__ = ["Event", "Registry", "VersionInfo", "default_home"]
 
@@ -110,59 +109,7 @@ def default_who() -> str:
         return f"uid {os.getuid()}"
 
 
-@dataclass
-class VersionInfo:
-    """One version: its identity, its files, its card and the aliases pointing at it."""
-
-    name: str
-    version: int
-    codec: str
-    model_sha256: str | None
-    created: float
-    source: str
-    files: dict[str, str]
-    bytes: int
-    card: dict[str, Any]
-    aliases: list[str] = field(default_factory=list)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "codec": self.codec,
-            "model_sha256": self.model_sha256,
-            "created": self.created,
-            "source": self.source,
-            "files": self.files,
-            "bytes": self.bytes,
-            "aliases": self.aliases,
-            "card": self.card,
-        }
-
-
-@dataclass
-class Event:
-    """One registry event: what happened to which version, who did it, why, with what figures."""
-
-    id: int
-    at: float
-    who: str
-    name: str
-    version: int | None
-    kind: str
-    why: str
-    metrics: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-class Registry:
+class Registry(ModelRegistry):
     """The registry under ``home`` (default :func:`default_home`), created on first use."""
 
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
@@ -177,6 +124,10 @@ class Registry:
         if (self.home / _PENDING).exists():
             with contextlib.suppress(BlockingIOError), self._writing(block=False):
                 pass  # taking the lock recovers what a killed writer left
+
+    @property
+    def location(self) -> str:
+        return str(self.home)
 
     # ---- plumbing --------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -564,27 +515,6 @@ class Registry:
                     raise BadInputError(f"{info.ref}: unexpected file {fname!r} in the registry")
                 self.blobs.materialize(sha, folder / fname)
             yield folder
-
-    def load(self, ref: str | ModelRef | VersionInfo) -> Codec:
-        """The codec of a version, loaded through the one codec store."""
-        with self.checkout(ref) as folder:
-            return Codec.load(folder)
-
-    def copy_out(self, ref: str | ModelRef | VersionInfo, target: Path) -> VersionInfo:
-        """Write a version's codec folder to ``target`` (which must not exist)."""
-        info = ref if isinstance(ref, VersionInfo) else self.get(ref)
-        if target.exists():
-            raise BadInputError(f"{target}: exists; choose another folder")
-        with self.checkout(info) as folder:
-            staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-            try:
-                for f in folder.iterdir():
-                    shutil.copyfile(f, staged / f.name)
-                staged.rename(target)
-            finally:
-                if staged.exists():
-                    shutil.rmtree(staged)
-        return info
 
     # ---- checking --------------------------------------------------------------------------
     def check(self, *, verify_blobs: bool = True) -> dict[str, Any]:

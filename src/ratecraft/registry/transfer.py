@@ -23,7 +23,8 @@ from typing import Any
 from ratecraft.atomic import atomic_write
 from ratecraft.errors import BadInputError
 from ratecraft.registry.card import card_markdown
-from ratecraft.registry.store import MODEL_FILES, Registry, VersionInfo
+from ratecraft.registry.protocol import ModelRegistry, VersionInfo
+from ratecraft.registry.store import MODEL_FILES
 
 __all__ = ["MAX_PULL_BYTES", "export_version", "pull"]
 
@@ -44,7 +45,9 @@ def _tar_bytes(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def export_version(registry: Registry, ref: str, target: Path) -> tuple[VersionInfo, str | None]:
+def export_version(
+    registry: ModelRegistry, ref: str, target: Path
+) -> tuple[VersionInfo, str | None]:
     """Write version ``ref`` to ``target``: a ``.tar`` (returns its SHA-256) or a new folder
     (the codec folder plus ``card.json`` and ``card.md``)."""
     info = registry.get(ref)
@@ -109,7 +112,7 @@ def _extract(blob: bytes, folder: Path) -> dict[str, Any]:
 
 
 def pull(
-    registry: Registry,
+    registry: ModelRegistry,
     url: str,
     sha256: str,
     name: str,

@@ -38,8 +38,8 @@ from ratecraft.codecs.base import Codec, EncodeStats
 from ratecraft.data.types import Data, FeatureTable, Recording, as_block
 from ratecraft.errors import BadInputError, MissingExtraError, RatecraftError
 from ratecraft.jsonsafe import json_safe
+from ratecraft.registry.backends import open_registry
 from ratecraft.registry.names import parse_ref
-from ratecraft.registry.store import Registry
 from ratecraft.registry.zoo import find_zoo_model, zoo_card, zoo_models
 from ratecraft.serve.bodies import (
     MEDIA,
@@ -106,7 +106,7 @@ class Service:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.registry = Registry(config.registry)
+        self.registry = open_registry(config.registry)
         splits = {s.name: s for s in map(parse_ab, config.ab)}
         self.models = ModelCache(self.registry, splits, seed=config.ab_seed)
         self.keys = ApiKeys(config.api_keys_file) if config.api_keys_file else None

@@ -27,7 +27,7 @@ class ServeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     port: int = Field(default=8765, ge=0, le=65535)
-    registry: str | None = None  # folder; None: $RATECRAFT_HOME
+    registry: str | None = None  # folder or mlflow:URI; None: $RATECRAFT_REGISTRY / _HOME
     api_keys_file: Path | None = None
     max_body_bytes: int = Field(default=256 << 20, ge=1)
     request_timeout_s: float = Field(default=120.0, gt=0)

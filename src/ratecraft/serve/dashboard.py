@@ -17,7 +17,7 @@ from typing import Any
 
 import ratecraft
 from ratecraft.registry.card import card_markdown
-from ratecraft.registry.store import Registry, VersionInfo
+from ratecraft.registry.protocol import ModelRegistry, VersionInfo
 from ratecraft.registry.zoo import zoo_card, zoo_models
 from ratecraft.serve.models import ABTally
 
@@ -150,13 +150,13 @@ def _timeline(events: list[Any]) -> str:
     )
 
 
-def render_dashboard(registry: Registry, tallies: Mapping[str, ABTally]) -> str:
+def render_dashboard(registry: ModelRegistry, tallies: Mapping[str, ABTally]) -> str:
     """The whole page as one HTML string."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>ratecraft models</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>ratecraft models</h1><p class='muted'>ratecraft {escape(ratecraft.__version__)}"
-        f" · registry {escape(str(registry.home))}"
+        f" · registry {escape(registry.location)}"
         f" · rendered {_when(dt.datetime.now().timestamp())} UTC</p>",
     ]
     names = registry.names()

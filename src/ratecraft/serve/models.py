@@ -19,7 +19,7 @@ import numpy as np
 from ratecraft.codecs.base import Codec
 from ratecraft.data.types import Recording
 from ratecraft.registry.names import ModelRef, parse_ref
-from ratecraft.registry.store import Registry, VersionInfo
+from ratecraft.registry.protocol import ModelRegistry, VersionInfo
 from ratecraft.registry.zoo import load_zoo, zoo_card
 from ratecraft.serve.config import ABSplit
 
@@ -69,7 +69,7 @@ class ABTally:
 class ModelCache:
     """Loaded codecs by label, the A/B splits and their tallies (thread-safe)."""
 
-    registry: Registry
+    registry: ModelRegistry
     splits: dict[str, ABSplit] = field(default_factory=dict)
     seed: int = 0
     _codecs: dict[str, tuple[Codec, dict[str, Any]]] = field(default_factory=dict)
