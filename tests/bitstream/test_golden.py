@@ -64,7 +64,7 @@ def test_golden_files_decode(version: str) -> None:
         assert _same(out, want, bool(case["model"])), name
 
 
-@pytest.mark.parametrize("folder", ["predictive-v2"])
+@pytest.mark.parametrize("folder", ["predictive-v2", "predictive-v3", "quant-v3"])
 def test_codec_payload_versions_decode(folder: str) -> None:
     """A codec's newer payload version inside today's container (``<codec>-v<N>``)."""
     path = GOLDEN / folder

@@ -22,7 +22,7 @@ from ratecraft.codecs.classical.prediction import (
     reconstruct,
     residuals,
 )
-from ratecraft.entropy.scale_context import decode_residuals, encode_residuals
+from ratecraft.entropy.scale_context import Coder, decode_residuals, encode_residuals
 from ratecraft.errors import CorruptStreamError
 
 _RANGE = struct.Struct("<qq")
@@ -85,8 +85,11 @@ def _unpack_predictors(buf: memoryview, rows: int, n: int, s: DpcmSettings) -> P
     return Predictors(refidx, orders, cross, coefs, s.predictor_block)
 
 
-def encode_ints(k: np.ndarray, step: int, s: DpcmSettings) -> tuple[bytes, float, np.ndarray]:
-    """Code integers ``k``; returns payload, estimated bits and the decoder's reconstruction."""
+def encode_ints(
+    k: np.ndarray, step: int, s: DpcmSettings, coder: Coder = "ans"
+) -> tuple[bytes, float, np.ndarray]:
+    """Code integers ``k``; returns payload, estimated bits and the decoder's reconstruction
+    (residuals entropy-coded with ``coder``, see :mod:`ratecraft.entropy.scale_context`)."""
     from ratecraft.codecs.classical.lpc import choose_references, fit_predictors  # numba
 
     lo, hi = (int(k.min()), int(k.max())) if k.size else (0, 0)
@@ -99,13 +102,15 @@ def encode_ints(k: np.ndarray, step: int, s: DpcmSettings) -> tuple[bytes, float
     else:
         q, rec = quantize(k, preds, step, lo, hi)
     side = _pack_predictors(preds)
-    resid, est = encode_residuals(q, s.context_block)
+    resid, est = encode_residuals(q, s.context_block, coder)
     payload = pack_sections([_RANGE.pack(lo, hi), side, resid])
     return payload, est + 8.0 * (len(side) + _RANGE.size), rec
 
 
-def decode_ints(buf: memoryview, rows: int, n: int, step: int, s: DpcmSettings) -> np.ndarray:
-    """Inverse of :func:`encode_ints`."""
+def decode_ints(
+    buf: memoryview, rows: int, n: int, step: int, s: DpcmSettings, coder: Coder = "ans"
+) -> np.ndarray:
+    """Inverse of :func:`encode_ints` (with the same ``coder``)."""
     rng, side, resid = unpack_sections(buf, expect=3)
     if len(rng) != _RANGE.size:
         raise CorruptStreamError("corrupt value range section")
@@ -113,5 +118,5 @@ def decode_ints(buf: memoryview, rows: int, n: int, step: int, s: DpcmSettings) 
     if lo > hi:
         raise CorruptStreamError("corrupt value range")
     preds = _unpack_predictors(side, rows, n, s)
-    q = decode_residuals(resid, rows, n, s.context_block)
+    q = decode_residuals(resid, rows, n, s.context_block, coder)
     return reconstruct(q, preds, step, lo, hi)

@@ -6,7 +6,8 @@ the stream's codec parameters carry (and each chunk's mode byte repeats):
 
 * ``fast``: every sample predicted by an integer linear predictor fitted per block and per
   channel (optionally from a correlated, already coded neighbour channel), residuals coded with
-  scale-context ANS models (vectorized, tens of millions of samples a second);
+  scale-context models in a C rANS stream (:mod:`ratecraft.bitstream.rans`; constriction's ANS
+  in payloads before version 3), tens of millions of samples a second;
 * ``max``: per-sample adaptive prediction (an NLMS / sign-sign LMS cascade with bias
   cancellation) and context-mixing binary range coding, :mod:`.adaptive` (about a million
   samples a second per core, a few percent smaller).
@@ -38,7 +39,7 @@ _RANGE = struct.Struct("<qq")
 
 class PredictiveConfig(CodecConfig):
     level: Literal["fast", "max"] = Field(
-        "fast", description="fast: block LPC + ANS; max: per-sample adaptive, smaller, slower"
+        "fast", description="fast: block LPC + rANS; max: per-sample adaptive, smaller, slower"
     )
     max_order: int = Field(16, ge=1, le=32, description="highest linear prediction order tried")
     predictor_block: int = Field(8192, ge=256, le=1 << 20, description="frames per predictor")
@@ -69,11 +70,11 @@ def shuffle_decompress(buf: memoryview, rows: int, frames: int, dtype: np.dtype)
 
 @register_codec("predictive")
 class PredictiveCodec(Codec):
-    """Lossless: alphabet detection + per-block integer LPC + scale-context ANS."""
+    """Lossless: alphabet detection + per-block integer LPC + scale-context rANS."""
 
     config_cls = PredictiveConfig
     config: PredictiveConfig
-    version = 2  # 2: level max, alphabet tables as grid positions
+    version = 3  # 2: level max, alphabet tables as grid positions; 3: fast residuals in rANS
 
     def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         found = integerize(block)
@@ -82,7 +83,7 @@ class PredictiveCodec(Codec):
         ints, alphabet = found
         if self.config.level == "max":
             return BlockResult(_MODE_ADAPTIVE + self._encode_adaptive(ints, alphabet), None)
-        body, est, _ = encode_ints(ints, 1, self.config.settings())
+        body, est, _ = encode_ints(ints, 1, self.config.settings(), "rans")
         payload = _MODE_INT + pack_sections([alphabet.to_bytes(), body])
         return BlockResult(payload, est + 8.0 * (len(payload) - len(body)))
 
@@ -125,5 +126,6 @@ class PredictiveCodec(Codec):
             raise CorruptStreamError("unknown predictive chunk mode")
         alpha_buf, body = unpack_sections(rest, expect=2)
         alphabet = Alphabet.from_bytes(alpha_buf)
-        ints = decode_ints(body, rows, frames, 1, self.config.settings())
+        coder = "rans" if ctx.codec_version >= 3 else "ans"
+        ints = decode_ints(body, rows, frames, 1, self.config.settings(), coder)
         return alphabet.restore(ints, dtype)

@@ -1,4 +1,4 @@
-"""`quant`: the lossy baseline — closed-loop predictive quantization with ANS.
+"""`quant`: the lossy baseline — closed-loop predictive quantization with rANS.
 
 Samples become integers (integer data as is; floats on a grid ``g``), are predicted by the
 same per-block integer LPC as `predictive`, and the prediction error is quantized with an odd
@@ -44,12 +44,12 @@ class QuantConfig(PredictiveConfig):
 
 @register_codec("quant")
 class QuantCodec(Codec):
-    """Near-lossless / rate-controlled DPCM quantization with scale-context ANS."""
+    """Near-lossless / rate-controlled DPCM quantization with scale-context rANS."""
 
     config_cls = QuantConfig
     config: QuantConfig
     supports_lossy = True
-    version = 2  # 2: each chunk stores its step (a streamed ratio target moves it)
+    version = 3  # 2: each chunk stores its step (a streamed ratio target moves it); 3: rANS
     chunk_knob = "step"
     budgets = ("lossless", "ratio", "max_error")
 
@@ -136,7 +136,7 @@ class QuantCodec(Codec):
 
     def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         step = int(self.chunk_value(ctx))
-        body, est, _ = encode_ints(self._to_ints(block), step, self.config.settings())
+        body, est, _ = encode_ints(self._to_ints(block), step, self.config.settings(), "rans")
         return BlockResult(_STEP.pack(step) + body, est + 8.0 * _STEP.size)
 
     def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
@@ -149,7 +149,8 @@ class QuantCodec(Codec):
             if not 1 <= step <= _MAX_STEP:
                 raise CorruptStreamError(f"quant: impossible step {step} in chunk")
             payload = payload[_STEP.size :]
-        ints = decode_ints(payload, rows, frames, step, self.config.settings())
+        coder = "rans" if ctx.codec_version >= 3 else "ans"
+        ints = decode_ints(payload, rows, frames, step, self.config.settings(), coder)
         if self.config.grid is None:
             if dtype.kind == "f":
                 raise CorruptStreamError("quant stream of float data has no grid")
