@@ -74,25 +74,63 @@ static int check_model(const model_t *m) {
     return 0;
 }
 
-static inline int64_t predict(const model_t *m, const int64_t *sig, Py_ssize_t c,
-                              Py_ssize_t t) {
-    Py_ssize_t b = t / m->block;
-    int64_t p = m->orders[c * m->n_blocks + b];
-    int use_cross = (int)m->cross[c * m->n_blocks + b];
-    const int64_t *a = m->coefs + (c * m->n_blocks + b) * m->width;
-    const int64_t *own = sig + c * m->n;
+/* The taps of one (channel, predictor block): what predict() looks up for every sample. */
+typedef struct {
+    const int64_t *a, *own, *ref;
+    int64_t p;
+    int cross;
+} taps_t;
+
+static inline taps_t block_taps(const model_t *m, const int64_t *sig, Py_ssize_t c,
+                                Py_ssize_t b) {
+    taps_t k;
+    k.p = m->orders[c * m->n_blocks + b];
+    k.cross = (int)m->cross[c * m->n_blocks + b];
+    k.a = m->coefs + (c * m->n_blocks + b) * m->width;
+    k.own = sig + c * m->n;
+    k.ref = k.cross ? sig + m->refidx[c] * m->n : NULL;
+    return k;
+}
+
+/* sum_{j=1..P} a[j-1] * h[t-j] with P a constant, so the compiler unrolls it. Integer sums
+ * wrap (-fwrapv), so their order never changes the result. */
+#define DOT(P)                                                       \
+    do {                                                             \
+        for (int j = 1; j <= (P); j++) acc += a[j - 1] * h[t - j];   \
+    } while (0)
+
+static inline int64_t predict_taps(const taps_t *k, const model_t *m, Py_ssize_t t) {
+    const int64_t *a = k->a;
+    const int64_t *h = k->own;
     int64_t acc = 0;
-    Py_ssize_t k = 0;
-    if (use_cross) {
-        const int64_t *ref = sig + m->refidx[c] * m->n;
-        acc += a[0] * ref[t];
-        if (t >= 1) acc += a[1] * ref[t - 1];
-        k = 2;
+    if (k->cross) {
+        acc += a[0] * k->ref[t];
+        if (t >= 1) acc += a[1] * k->ref[t - 1];
+        a += 2;
     }
-    Py_ssize_t top = p < t ? (Py_ssize_t)p : t;
-    for (Py_ssize_t j = 1; j <= top; j++) acc += a[k + j - 1] * own[t - j];
+    if (t >= k->p) {
+        switch (k->p) {
+            case 0: break;
+            case 1: DOT(1); break;
+            case 2: DOT(2); break;
+            case 4: DOT(4); break;
+            case 8: DOT(8); break;
+            case 16: DOT(16); break;
+            case 32: DOT(32); break;
+            default:
+                for (Py_ssize_t j = 1; j <= k->p; j++) acc += a[j - 1] * h[t - j];
+        }
+    } else {
+        for (Py_ssize_t j = 1; j <= t; j++) acc += a[j - 1] * h[t - j];
+    }
     int64_t pred = (acc + ((int64_t)1 << (COEF_SHIFT - 1))) >> COEF_SHIFT;
     return pred < m->lo ? m->lo : (pred > m->hi ? m->hi : pred);
+}
+
+static inline int64_t predict(const model_t *m, const int64_t *sig, Py_ssize_t c,
+                              Py_ssize_t t) {
+    taps_t k = block_taps(m, sig, c, t / m->block);
+    return predict_taps(&k, m, t);
 }
 
 static inline int64_t clamp(int64_t v, int64_t lo, int64_t hi) {
@@ -148,7 +186,12 @@ static PyObject *residuals(PyObject *self, PyObject *args) {
     int64_t *out = bufs[5].view.buf;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t c = 0; c < n_ch; c++)
-        for (Py_ssize_t t = 0; t < n; t++) out[c * n + t] = sig[c * n + t] - predict(&m, sig, c, t);
+        for (Py_ssize_t b = 0; b * block < n; b++) {
+            taps_t k = block_taps(&m, sig, c, b);
+            Py_ssize_t end = (b + 1) * block < n ? (b + 1) * block : n;
+            for (Py_ssize_t t = b * block; t < end; t++)
+                out[c * n + t] = sig[c * n + t] - predict_taps(&k, &m, t);
+        }
     Py_END_ALLOW_THREADS;
     result = Py_NewRef(Py_None);
 done:
@@ -217,8 +260,12 @@ static PyObject *reconstruct(PyObject *self, PyObject *args) {
     int64_t *out = bufs[5].view.buf;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t c = 0; c < n_ch; c++)
-        for (Py_ssize_t t = 0; t < n; t++)
-            out[c * n + t] = clamp(predict(&m, out, c, t) + qv[c * n + t] * step, lo, hi);
+        for (Py_ssize_t b = 0; b * block < n; b++) {
+            taps_t k = block_taps(&m, out, c, b);
+            Py_ssize_t end = (b + 1) * block < n ? (b + 1) * block : n;
+            for (Py_ssize_t t = b * block; t < end; t++)
+                out[c * n + t] = clamp(predict_taps(&k, &m, t) + qv[c * n + t] * step, lo, hi);
+        }
     Py_END_ALLOW_THREADS;
     result = Py_NewRef(Py_None);
 done:
