@@ -54,9 +54,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lossless.py
 
-# command-line tools some benchmarks compare against (benchmarks/ecosystem.py: WavPack)
+# command-line tools some benchmarks compare against (benchmarks/ecosystem.py: WavPack;
+# benchmarks/lossless.py: the flac CLI, else it falls back to libsndfile's FLAC)
 bench-deps:
 	command -v wavpack >/dev/null || $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y wavpack
+	command -v flac >/dev/null || $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y flac
 
 clean:
 	rm -rf $(VENV) $(ZARR3_VENV) .venv-zarr3.lock ratecraft-demo .pytest_cache
