@@ -25,8 +25,10 @@ Run: ``.venv/bin/python benchmarks/tables.py [--quick] [--cores N]``; writes
 
 ``--real`` runs the real-table benchmark instead (:mod:`_real_tables`: the `columnar` codec,
 lossless and error-bounded, against lzma / zstd / bzip2 / Parquet-zstd and SZ3 / quant / pca on
-scikit-learn's and statsmodels' bundled tables; ``--held-out`` adds randhie) and writes
-``benchmarks/results/tables_real.json``.
+scikit-learn's and statsmodels' bundled tables; ``--held-out`` adds randhie), then the
+ratio-target section (:mod:`_ratio_tables`: `vqvae` and `grouped-vae` against `quant` and `pca`
+at equal real ratio, per-family NMSE and downstream accuracy; ``--no-ratio`` skips it), and
+writes ``benchmarks/results/tables_real.json``.
 """
 
 from __future__ import annotations
@@ -347,6 +349,23 @@ def run_real(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         doc = _real_tables.run(args.held_out)
+        lossless_s = time.perf_counter() - t0
+        if not args.no_ratio:
+            import _ratio_tables
+            import torch
+
+            _quiet_vq()
+            # one thread: these networks are tiny, and on a busy machine a second OpenMP thread
+            # spins at every op's barrier (breast_cancer's vqvae fit: 78 s on 2 threads at load
+            # 3.5, 4.6 s on 1)
+            torch.set_num_threads(1)
+
+            def downstream(x: np.ndarray, y: np.ndarray, x_hat: np.ndarray) -> Any:
+                return _downstream(Dataset("", FeatureTable(values=x), y), x, x_hat)
+
+            tables = _real_tables.load_tables(args.held_out)
+            doc["ratio_targets"] = _ratio_tables.run(tables, downstream)
+            doc["ratio_targets"]["elapsed_s"] = time.perf_counter() - t0 - lossless_s
     elapsed = time.perf_counter() - t0
     load = os.getloadavg()
     print(f"\nelapsed {elapsed:.1f} s on {CORES} core(s), load average {load[0]:.2f}")
@@ -379,6 +398,15 @@ def _header(name: str) -> dict[str, Any]:
     }
 
 
+def _quiet_vq() -> None:
+    try:
+        from loguru import logger
+
+        logger.disable("vector_quantize_pytorch")
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(DEFAULT_OUT))
@@ -388,18 +416,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", action="store_true", help="the real-table benchmark instead")
     parser.add_argument("--held-out", action="store_true", help="--real: add the held-out table")
     parser.add_argument(
+        "--no-ratio", action="store_true", help="--real: skip the ratio-target section"
+    )
+    parser.add_argument(
         "--check-ratio", type=float, default=8.0, help="target ratio of the synthetic-table checks"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.real:
         return run_real(args)
-    try:
-        from loguru import logger
-
-        logger.disable("vector_quantize_pytorch")
-    except ImportError:  # pragma: no cover
-        pass
+    _quiet_vq()
     import torch
 
     torch.set_num_threads(CORES)

@@ -4,18 +4,28 @@ Every config, recipe, budget and header in ratecraft is a pydantic model. pydant
 failure as a multi-line :class:`pydantic.ValidationError`; users get one line instead,
 ``<what>: <field path>: <message>``, as a :class:`~ratecraft.errors.BadInputError` (or the
 error class a caller names, e.g. :class:`~ratecraft.errors.CorruptStreamError` for a header).
+
+:class:`NeutralFields` lets a config gain fields without changing what older models saved (and
+the content hashes containers name them by).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from ratecraft.errors import BadInputError
 
-__all__ = ["CheckedModel", "first_error", "validated"]
+__all__ = ["CheckedModel", "NeutralFields", "first_error", "validated"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -88,3 +98,41 @@ class CheckedModel(BaseModel):
             return super().model_validate_json(json_data, *args, **kwargs)
         except ValidationError as exc:
             raise BadInputError(f"invalid {cls.__name__}: {first_error(exc)}") from None
+
+
+class NeutralFields(BaseModel):
+    """A config whose newer fields stay out of saved configs while they are *neutral*.
+
+    ``neutral`` maps each field added after models were saved to the value that means "as
+    before this field existed". A dump leaves such a field out while it holds that value, so the
+    saved config of an older model, and every content hash computed from it, stays exactly what
+    it was. Reading a *complete* dump (every other dumped field present: what a model folder
+    holds) that lacks one gives it the neutral value, so a model saved with a feature off
+    reloads with it off even where the default is now on; a partial config (a user's YAML or
+    ``--set``) gets the defaults.
+    """
+
+    neutral: ClassVar[dict[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _neutral_when_complete(cls, data: Any) -> Any:
+        if not cls.neutral or not isinstance(data, dict):
+            return data
+        others = {
+            name
+            for name, f in cls.model_fields.items()
+            if name not in cls.neutral and not f.exclude
+        }
+        if others and others <= data.keys():
+            return {**cls.neutral, **data}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _omit_neutral(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if isinstance(out, dict):
+            for name, value in self.neutral.items():
+                if name in out and getattr(self, name) == value:
+                    del out[name]
+        return out

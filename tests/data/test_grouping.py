@@ -149,3 +149,33 @@ def test_layout_json_round_trip_and_restrict(table) -> None:
     assert np.array_equal(layout.indices("summary"), np.arange(12, 28))
     with pytest.raises(BadInputError, match="unknown group"):
         layout.indices("other")
+
+
+def test_auto_grouping_learns_planted_blocks_without_families() -> None:
+    """``auto``: families when the table has them, else clusters; the planted blocks come back."""
+    from ratecraft.data.types import FeatureTable
+
+    for seed in range(3):
+        x, labels = _planted(seed=seed)
+        truth = {frozenset(np.flatnonzero(labels == g).tolist()) for g in range(3)}
+        layout = group_table(FeatureTable(x), "auto")
+        assert layout.source == "cluster" and _partition(layout) == truth
+        fams = [f"b{g}" for g in labels]
+        given = group_table(FeatureTable(x, families=fams), "auto")
+        assert given.source == "families" and _partition(given) == truth
+
+
+def test_auto_grouping_splits_the_survey_table() -> None:
+    from ratecraft.data.normalize import NormalizeConfig, Normalizer
+    from ratecraft.data.synthetic_survey import SURVEY_BLOCKS, simulate_survey
+    from ratecraft.data.types import FeatureTable
+
+    t = simulate_survey(3000, seed=1)
+    z = Normalizer.fit(t.values, t.feature_names, NormalizeConfig()).transform(t.values)
+    layout = group_table(FeatureTable(z, t.feature_names), "auto")
+    assert len(layout.groups) > 1
+    by_name = {n: g for g, members in layout.groups.items() for n in members}
+    names = t.feature_names
+    plan = {by_name[names.index(n)] for n in SURVEY_BLOCKS["plan"]}
+    assert len(plan) == 1  # the plan block is one group ...
+    assert not plan & {by_name[names.index(n)] for n in ("physlm", "disea", "hlthp")}  # ... alone

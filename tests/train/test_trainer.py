@@ -69,3 +69,57 @@ def test_bad_inputs():
         Trainer().fit(_model(), _data(), feature_weights=np.zeros(8))
     with pytest.raises(BadInputError, match="checkpoint"):
         Trainer().fit(_model(), _data(), resume=True)
+
+
+def test_sample_budget_sets_the_epochs():
+    cfg = TrainConfig(epochs=50, sample_budget=1000, batch_size=32)
+    assert cfg.epochs_for(20_000) == 1 and cfg.epochs_for(150) == 7 and cfg.epochs_for(10) == 50
+    assert TrainConfig(epochs=9).epochs_for(10**6) == 9  # no budget: the epochs
+    x = _data(n=200)  # 180 training rows: ceil(1000 / 180) = 6 epochs
+    result = Trainer(cfg).fit(_model(), x)
+    assert result.planned_epochs == result.epochs_run == 6
+    assert result.samples_seen == 6 * 180
+    summary = result.summary()
+    assert summary["train_samples"] == 1080 and summary["train_samples_per_s"] > 0
+    assert all(r["samples_per_s"] > 0 for r in result.history)
+
+
+class _Plateau(torch.nn.Module):
+    """A model whose real rate–distortion stops improving after epoch 2 (its rd_point
+    reconstruction freezes), while its training loss keeps falling."""
+
+    def __init__(self, d=8):
+        super().__init__()
+        self.inner = _model(d=d)
+        self.calls = 0
+
+    def train_terms(self, x):
+        return self.inner.train_terms(x)
+
+    def rd_point(self, x):
+        self.calls += 1
+        return torch.zeros_like(x) + 0.5 * (self.calls <= 2), 4.0
+
+
+def test_rd_stopping_stops_on_the_real_rate_distortion():
+    cfg = TrainConfig(epochs=40, batch_size=32, patience=3, rd_stopping=True)
+    model = _Plateau()
+    result = Trainer(cfg).fit(model, _data(), target_bits=0.5)  # on, even under a rate target
+    assert result.stopped_early and result.epochs_run < 40
+    assert {"val_rd_score", "val_rd_mse", "val_rd_bits"} <= set(result.history[0])
+    assert result.summary()["val_rd"]["val_rd_bits"] == 4.0
+    # off (the default): the same model runs every epoch under the rate target
+    plain = Trainer(TrainConfig(epochs=6, batch_size=32, patience=1)).fit(
+        _Plateau(), _data(), target_bits=0.5
+    )
+    assert plain.epochs_run == 6 and "val_rd_score" not in plain.history[0]
+
+
+def test_new_fields_stay_out_of_saved_configs_at_their_neutral_values():
+    """Older models' saved configs (and content hashes) do not change (NeutralFields)."""
+    old = TrainConfig().model_dump(mode="json")
+    assert "sample_budget" not in old and "rd_stopping" not in old
+    on = TrainConfig(sample_budget=10, rd_stopping=True).model_dump(mode="json")
+    assert on["sample_budget"] == 10 and on["rd_stopping"] is True
+    assert TrainConfig.model_validate(on) == TrainConfig(sample_budget=10, rd_stopping=True)
+    assert TrainConfig.model_validate(old) == TrainConfig()

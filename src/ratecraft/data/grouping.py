@@ -12,7 +12,8 @@ Ways to get one:
 - :func:`groups_from_prefixes` — ``summary_07`` → ``summary`` (text before the first separator);
 - :func:`cluster_groups` — average-linkage hierarchical clustering on ``1 − |corr|``, with the
   number of groups given or chosen by the silhouette score;
-- :func:`group_table` — one entry point taking any of the above as ``by``.
+- :func:`group_table` — one entry point taking any of the above as ``by``; ``auto`` is the
+  table's families when it has some, else :func:`cluster_groups` (groups learned from the data).
 """
 
 from __future__ import annotations
@@ -279,13 +280,17 @@ def group_table(
     seed: int = 0,
     ignore: Collection[str] = (),
 ) -> GroupLayout:
-    """One entry point: ``by`` is ``families``, ``prefix``, ``cluster``, a mapping or a YAML path.
+    """One entry point: ``by`` is ``auto``, ``families``, ``prefix``, ``cluster``, a mapping or a
+    YAML path.
 
+    ``auto``: the table's families when it has any, else ``cluster`` (source ``cluster``).
     ``n_groups`` and ``seed`` apply to ``cluster``; ``ignore`` to mappings and YAML files.
     """
     names = list(table.feature_names or [])
     if isinstance(by, Mapping):
         return groups_from_mapping(by, names, ignore=ignore)
+    if by == "auto":
+        by = "families" if table.families is not None else "cluster"
     if by == "families":
         return groups_from_families(table)
     if by == "prefix":
@@ -295,7 +300,8 @@ def group_table(
     if isinstance(by, os.PathLike) or str(by).endswith((".yaml", ".yml")):
         return groups_from_yaml(by, names, ignore=ignore)
     raise BadInputError(
-        f"unknown grouping {str(by)!r}; use families, prefix, cluster, a mapping or a .yaml file"
+        f"unknown grouping {str(by)!r}; use auto, families, prefix, cluster, a mapping or a "
+        ".yaml file"
     )
 
 

@@ -12,7 +12,17 @@ from a generator seeded by ``(seed, e)`` and the global torch RNG (noise, k-mean
 resampling) is saved in every checkpoint, so a run resumed from its checkpoint ends with
 exactly the weights of an uninterrupted run. With ``target_bits`` (rate control) λ is adapted
 after every epoch by dual ascent, ``λ ← λ·exp(−gain·(R/target − 1))``; the loss then changes
-meaning from epoch to epoch, so early stopping is off and the last weights are kept.
+meaning from epoch to epoch, so early stopping on the loss is off and the last weights are kept.
+
+**Training cost.** ``sample_budget`` sets the number of epochs from the table size: the run sees
+about that many training rows in all (``ceil(budget / training rows)`` epochs, never more than
+``epochs``), so a 20,000-row table trains a few epochs and a 150-row one many. ``rd_stopping``
+stops early on the model's *real* rate–distortion on the validation rows, for models that
+measure it cheaply (:meth:`RDModel.rd_point`: the reconstruction through the coding path and its
+bits per sample), also under a rate target: the score ``log2 D + 2·R/d`` (distortion ``D``,
+``R`` bits per sample over ``d`` features) is what the high-rate bound ``D ∝ 2^(−2R/d)`` keeps
+constant along a rate–distortion curve, so a lower score is a better trade at any rate and
+epochs at different λ compare. Every run reports its training samples per second.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import torch
@@ -34,7 +44,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from ratecraft import progress
-from ratecraft.config import CheckedModel
+from ratecraft.config import CheckedModel, NeutralFields
 from ratecraft.errors import BadInputError
 from ratecraft.train.checkpoint import (
     flatten_optimizer,
@@ -52,18 +62,30 @@ Distortion = Callable[[Tensor, Tensor], Tensor]
 log = logging.getLogger(__name__)
 _CKPT = "trainer_state"
 _TASK = "training"  # the progress task of a fit
+_RD_MIN_GAIN = 1e-3  # rd_stopping: a score drop (log2 units) below this is no gain
 
 
 class RDModel(Protocol):
-    """What the trainer needs from a model (besides being an ``nn.Module``)."""
+    """What the trainer needs from a model (besides being an ``nn.Module``).
+
+    A model may also define ``rd_point(x) -> (reconstruction, bits per sample)``: what its
+    coding path gives for rows ``x`` (hard quantization, the rate its entropy coder would
+    spend), used by ``rd_stopping``.
+    """
 
     def train_terms(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(reconstruction, rate in bits per sample (scalar), auxiliary loss (scalar))."""
         ...
 
 
-class TrainConfig(CheckedModel):
-    """Trainer options; the defaults fit a 2000 × 60 table in seconds on two CPU cores."""
+class TrainConfig(NeutralFields, CheckedModel):
+    """Trainer options; the defaults fit a 2000 × 60 table in seconds on two CPU cores.
+
+    ``sample_budget`` and ``rd_stopping`` came later: at their neutral values (None, False) they
+    are left out of saved configs, so older models keep their content hashes.
+    """
+
+    neutral: ClassVar[dict[str, Any]] = {"sample_budget": None, "rd_stopping": False}
 
     epochs: int = Field(default=60, ge=1, le=100_000, description="passes over the training data")
     batch_size: int = Field(default=128, ge=1, description="rows per optimizer step")
@@ -108,6 +130,24 @@ class TrainConfig(CheckedModel):
     tracking: Tracking = Field(
         "auto", description="metrics besides metrics.jsonl: auto, none, tensorboard or mlflow"
     )
+    sample_budget: int | None = Field(
+        default=None,
+        ge=1,
+        le=10**12,
+        description="training rows to see in all: epochs = ceil(budget / rows), at most epochs "
+        "(null: always epochs)",
+    )
+    rd_stopping: bool = Field(
+        False,
+        description="stop early on the real rate-distortion of the validation rows (models "
+        "with rd_point), also under a rate target",
+    )
+
+    def epochs_for(self, n_train: int) -> int:
+        """Epochs a run over ``n_train`` training rows makes (the sample budget, capped)."""
+        if self.sample_budget is None:
+            return self.epochs
+        return max(1, min(self.epochs, math.ceil(self.sample_budget / max(n_train, 1))))
 
 
 @dataclass
@@ -120,19 +160,36 @@ class TrainResult:
     stopped_early: bool
     lmbda: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    planned_epochs: int | None = None  # what the sample budget (or ``epochs``) allowed
+    samples_seen: int = 0  # training rows through optimizer steps, this call and resumed ones
+    train_seconds: float = 0.0  # time in the epochs (steps, validation, checkpoints)
+
+    @property
+    def samples_per_s(self) -> float | None:
+        """Training rows per second of the epochs run (None before any)."""
+        return self.samples_seen / self.train_seconds if self.train_seconds > 0 else None
 
     def summary(self) -> dict[str, Any]:
         """The fields a codec's ``fit_report`` carries about its training run: the epoch whose
         weights were kept and its validation loss (the best epoch's under early stopping, else
-        the last one's; None without validation data)."""
+        the last one's; None without validation data), the epochs planned, training samples
+        seen and samples per second, and the kept epoch's real rate–distortion when measured."""
         kept = self.history[self.best_epoch - 1] if 0 < self.best_epoch <= len(self.history) else {}
         val = self.best_val_loss if self.best_val_loss is not None else kept.get("val_loss")
-        return {
+        out = {
             "epochs": self.epochs_run,
+            "planned_epochs": self.planned_epochs,
             "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
             "val_loss": val,
             "lmbda": self.lmbda,
+            "train_samples": self.samples_seen,
+            "train_seconds": self.train_seconds,
+            "train_samples_per_s": self.samples_per_s,
         }
+        if "val_rd_score" in kept:
+            out["val_rd"] = {k: kept[k] for k in ("val_rd_score", "val_rd_mse", "val_rd_bits")}
+        return out
 
 
 def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -185,10 +242,23 @@ class Trainer:
         with torch.no_grad():
             return self._terms(model.train_terms, x, weights, lmbda)[1]  # type: ignore[arg-type]
 
-    def _scheduler(self, opt: torch.optim.Optimizer) -> Any:
+    def _rd_score(self, model: nn.Module, x: Tensor, weights: Tensor) -> dict[str, float]:
+        """The real rate–distortion of rows ``x`` through the model's coding path."""
+        model.eval()
+        with torch.no_grad():
+            x_hat, bits = model.rd_point(x)  # type: ignore[operator]
+            if self._distortion is not None:
+                mse = float(self._distortion(x_hat, x))
+            else:
+                mse = float((((x_hat - x) ** 2) * weights).mean())
+        bits = float(bits)
+        score = math.log2(max(mse, 1e-30)) + 2.0 * bits / x.shape[1]
+        return {"val_rd_score": score, "val_rd_mse": mse, "val_rd_bits": bits}
+
+    def _scheduler(self, opt: torch.optim.Optimizer, epochs: int) -> Any:
         cfg = self.config
         if cfg.schedule == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
         if cfg.schedule == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=3)
         return None
@@ -256,13 +326,15 @@ class Trainer:
             x_train = torch.from_numpy(x_all[train_idx])
             x_val = torch.from_numpy(x_all[val_idx]) if val_idx.size else None
         n_train = n if streamed else len(x_train)  # type: ignore[arg-type]
-        early = x_val is not None and target_bits is None
+        total = cfg.epochs_for(n_train)
+        rd = cfg.rd_stopping and x_val is not None and callable(getattr(model, "rd_point", None))
+        early = x_val is not None and (target_bits is None or rd)
         rank, world = _world()
         terms = _terms_of(model, world)
         batches_of = _BatchSource(x_train, cfg.workers)
 
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched = self._scheduler(opt)
+        sched = self._scheduler(opt, total)
         state: dict[str, Any] = {
             "epoch": 0,
             "best_val": None,
@@ -270,6 +342,8 @@ class Trainer:
             "bad_epochs": 0,
             "lmbda": cfg.lmbda,
             "history": [],
+            "samples": 0,
+            "seconds": 0.0,
         }
         best_weights: dict[str, Tensor] | None = None
         if resume:
@@ -282,8 +356,8 @@ class Trainer:
         self._trackers = Trackers(
             run_dir if rank == 0 else None, cfg.tracking if rank == 0 else "none"
         )
-        progress.report(_TASK, state["epoch"], cfg.epochs, unit="epoch")
-        while state["epoch"] < cfg.epochs:
+        progress.report(_TASK, state["epoch"], total, unit="epoch")
+        while state["epoch"] < total:
             if stop_after is not None and run_epochs >= stop_after:
                 break
             epoch = state["epoch"]
@@ -299,9 +373,10 @@ class Trainer:
                 if len(full := order[s : s + cfg.batch_size]) >= world
                 for share in [full.tensor_split(world)[rank]]
             ]
-            for batch, (_, weight) in zip(
+            for batch, (idx, weight) in zip(
                 batches_of.epoch([idx for idx, _ in shares]), shares, strict=True
             ):
+                state["samples"] = state.get("samples", 0) + len(idx)
                 loss, stats = self._terms(terms, batch, weights, state["lmbda"])
                 opt.zero_grad(set_to_none=True)
                 (loss * (weight * world)).backward()  # DDP averages: the global batch's mean
@@ -320,6 +395,9 @@ class Trainer:
             record.update({f"train_{k}": v / batches for k, v in sums.items()})
             val = self._evaluate(model, x_val, weights, state["lmbda"]) if x_val is not None else {}
             record.update({f"val_{k}": v for k, v in val.items()})
+            if rd:
+                assert x_val is not None
+                record.update(self._rd_score(model, x_val, weights))
             if sched is not None:
                 if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     sched.step(val.get("loss", record["train_loss"]))
@@ -331,19 +409,23 @@ class Trainer:
             state["epoch"] = epoch + 1
             run_epochs += 1
             if early:
-                if state["best_val"] is None or val["loss"] < state["best_val"] - cfg.min_delta:
-                    state.update(best_val=val["loss"], best_epoch=epoch + 1, bad_epochs=0)
+                score = record["val_rd_score"] if rd else val["loss"]
+                gain = _RD_MIN_GAIN if rd else cfg.min_delta
+                if state["best_val"] is None or score < state["best_val"] - gain:
+                    state.update(best_val=score, best_epoch=epoch + 1, bad_epochs=0)
                     best_weights = copy.deepcopy(model.state_dict())
                 else:
                     state["bad_epochs"] += 1
             record["seconds"] = time.perf_counter() - start
+            record["samples_per_s"] = len(order) / max(record["seconds"], 1e-9)
+            state["seconds"] = state.get("seconds", 0.0) + record["seconds"]
             state["history"].append(record)
             if rank == 0:
                 self._log(record)
-                self._report(record, d)
+                self._report(record, d, total)
             if early and state["bad_epochs"] >= cfg.patience:
                 stopped = True
-                state["epoch"] = cfg.epochs  # a resumed run must not continue past the stop
+                state["epoch"] = total  # a resumed run must not continue past the stop
             if rank == 0:
                 self._save(model, opt, sched, state, best_weights)
             if stopped:
@@ -351,26 +433,29 @@ class Trainer:
         batches_of.close()
         self._trackers.close()
         progress.finish(_TASK)
-        finished = state["epoch"] >= cfg.epochs
+        finished = state["epoch"] >= total
         if finished and early and best_weights is not None:
             model.load_state_dict(best_weights)
         model.eval()
         return TrainResult(
             epochs_run=len(state["history"]),
             best_epoch=state["best_epoch"] if early else len(state["history"]),
-            best_val_loss=state["best_val"],
-            stopped_early=stopped or (finished and len(state["history"]) < cfg.epochs),
+            best_val_loss=None if rd else state["best_val"],
+            stopped_early=stopped or (finished and len(state["history"]) < total),
             lmbda=state["lmbda"],
             history=list(state["history"]),
+            planned_epochs=total,
+            samples_seen=int(state.get("samples", 0)),
+            train_seconds=float(state.get("seconds", 0.0)),
         )
 
     # ---- persistence ---------------------------------------------------------------------
-    def _report(self, record: dict[str, Any], n_features: int) -> None:
+    def _report(self, record: dict[str, Any], n_features: int, total: int) -> None:
         """The epoch's progress: losses and the rate in bits per feature value."""
         progress.report(
             _TASK,
             record["epoch"],
-            self.config.epochs,
+            total,
             unit="epoch",
             loss=record["train_loss"],
             val_loss=record.get("val_loss"),

@@ -1,6 +1,14 @@
 """`LearnedTableCodec`: the shared glue of the learned feature-table codecs.
 
-``fit(table, budget)`` runs clean → normalize → group → allocate → train. ``encode_block``
+``fit(table, budget)`` runs clean → normalize → group → allocate → train. Groups are the
+table's families, or, when it has none (``grouping: auto``, the default), learned from the data:
+:func:`~ratecraft.data.grouping.cluster_groups` on the normalized values (average linkage on
+``1 − |corr|``, the number of groups by silhouette). The fit report names them.
+
+**Training cost.** The default trainer sees about :data:`SAMPLE_BUDGET` training rows in all
+(``train.sample_budget``: a 20,000-row table trains a few epochs, a 150-row one up to
+``train.epochs``) and stops early on the real rate–distortion of its validation rows
+(``train.rd_stopping``); the fit report gives training samples per second. ``encode_block``
 codes one chunk of samples: the model's latents or tokens (entropy coded with integer tables)
 plus the exact NaN/±inf positions of the kept features (:class:`MissingCells`) and nothing else
 per sample. ``decode_block`` inverts it in original units: inverse normalization, the recorded
@@ -79,14 +87,20 @@ _RETRAINS = 2  # retrains with a smaller bit target when a model overspends its 
 _RATIO_TOLERANCE = 0.05
 _RESIDUAL_BLOCK = 64  # samples per scale bucket of the refinement layer
 _MIN_STEP = 1e-6  # finest refinement step (normalized units)
+SAMPLE_BUDGET = 200_000  # training rows the default trainer sees in all
+
+
+def _default_train() -> TrainConfig:
+    return TrainConfig(sample_budget=SAMPLE_BUDGET, rd_stopping=True, patience=6)
 
 
 class LearnedTableConfig(CodecConfig):
     """Options shared by the learned table codecs (pipeline, allocation, training)."""
 
     grouping: str | dict[str, list[str]] = Field(
-        "families",
-        description="feature groups: families, prefix, cluster, a YAML file or {group: [names]}",
+        "auto",
+        description="feature groups: auto (families, else learned by correlation clustering), "
+        "families, prefix, cluster, a YAML file or {group: [names]}",
     )
     cleaning: CleaningConfig = Field(
         default_factory=CleaningConfig, description="what is dropped before coding"
@@ -120,7 +134,7 @@ class LearnedTableConfig(CodecConfig):
     group_weights: dict[str, float] | None = Field(
         None, description="{group: weight} of each group's distortion in the loss"
     )
-    train: TrainConfig = Field(default_factory=TrainConfig, description="the trainer")
+    train: TrainConfig = Field(default_factory=_default_train, description="the trainer")
     seed: int = Field(default=0, ge=0, description="seed of grouping, initialization and training")
     residual: bool = Field(
         True, description="let a ratio budget spend what the model leaves on a refinement layer"
@@ -180,6 +194,9 @@ class LearnedTableCodec(Codec):
         """Bits per sample the trainer should steer the rate to (None: no rate control)."""
         return None
 
+    def _before_training(self, z: np.ndarray) -> None:
+        """After the model is built, before the trainer runs (e.g. a codebook initialization)."""
+
     def _finalize(self, z: np.ndarray) -> None:
         """After training: build the integer coding tables from the training data."""
 
@@ -195,6 +212,17 @@ class LearnedTableCodec(Codec):
 
     def _extra_meta(self) -> dict[str, Any]:
         return {}
+
+    def _fit_extras(self) -> dict[str, Any]:
+        """What a subclass adds to the fit report (e.g. codebook health)."""
+        return {}
+
+    def group_names(self) -> dict[str, list[str]]:
+        """Group → the names of its features (the kept ones), as fitted."""
+        if self.layout is None:
+            return {}
+        names = self.layout.feature_names or [f"f{i}" for i in range(self.layout.n_features)]
+        return {g: [names[i] for i in idx] for g, idx in self.layout.groups.items()}
 
     def _load_extra(self, meta: dict[str, Any]) -> None:
         """Restore what :meth:`_extra_meta` stored."""
@@ -239,7 +267,13 @@ class LearnedTableCodec(Codec):
             raise BadInputError(f"{self.name} needs at least 2 samples to fit")
         normalizer = Normalizer.fit(cleaned.values, cleaned.feature_names, cfg.normalize)
         z = normalizer.transform(cleaned.values)
-        layout = group_table(cleaned, cfg.grouping, seed=cfg.seed, ignore=report.dropped_names)
+        learned = FeatureTable(z, list(cleaned.feature_names or []), cleaned.families)
+        layout = group_table(
+            learned if cfg.grouping == "auto" else cleaned,
+            cfg.grouping,
+            seed=cfg.seed,
+            ignore=report.dropped_names,
+        )
         self._check_group_weights(layout)
         self.report, self.normalizer, self.layout = report, normalizer, layout
         self.stats = GroupStats.from_values(z, layout)
@@ -260,6 +294,9 @@ class LearnedTableCodec(Codec):
             "estimated_bits_per_sample": stats.estimated_bits_per_sample,
             "target_bits_per_sample": None if bits is None else bits / data.n_features,
             "parameters": self.parameter_count(),
+            "grouping": layout.source,
+            "groups": self.group_names(),
+            **self._fit_extras(),
             **self.train_result.summary(),
         }
         log.info("%s fitted: %s", self.name, self.fit_report)
@@ -281,6 +318,8 @@ class LearnedTableCodec(Codec):
         self.allocation = self._plan(self.stats, bits)
         torch.manual_seed(cfg.seed)
         self.model = self._build_model()
+        if not resume:
+            self._before_training(z)
         trainer = Trainer(
             cfg.train,
             checkpoint_dir=train_dir,

@@ -9,6 +9,14 @@ latent-dim allocation. Quantizers are vector-quantize-pytorch's ``VectorQuantize
 initialisation, EMA codebooks and dead-code replacement (``threshold_ema_dead_code``); or FSQ
 (``quantizer: fsq``; a codebook size ``2^n`` becomes FSQ levels of 3–8 per dimension).
 
+**Codebook health** (:mod:`~ratecraft.codecs.learned.codebooks`): the codebooks are initialized
+by k-means on the whole training table (``codebook_init: table``) rather than its first batch, a
+code is replaced when its use falls under ``dead_code_share`` of its fair share of a batch, and
+after training every code chosen at under a tenth of its fair share is pruned
+(``prune_codes``), level by level, so token streams index only live codes. The fit report gives
+the dead-code fraction before and after pruning. Models saved before these options existed
+reload with all three off (:class:`~ratecraft.config.NeutralFields`).
+
 **Rate.** With ``Budget(ratio=R)`` the bits per sample left after container overhead become the
 allocation's bit budget, so the codebooks are sized to spend at most that (the ANS coder with
 per-level token frequencies from the training data, stored as integer tables in the
@@ -18,7 +26,7 @@ checkpoint, only lowers it); ``compression_level`` divides latent dims and bits 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 import torch
@@ -35,12 +43,23 @@ from ratecraft.allocation import (
 )
 from ratecraft.codecs.base import register_codec
 from ratecraft.codecs.learned.blocks import MLP, family_encoder
+from ratecraft.codecs.learned.codebooks import (
+    dead_code_threshold,
+    kmeans_init_,
+    prune_plan,
+    shrink_,
+)
 from ratecraft.codecs.learned.table_codec import LearnedTableCodec, LearnedTableConfig
+from ratecraft.config import NeutralFields
 from ratecraft.entropy.categorical import CategoricalTokens
 from ratecraft.entropy.tables import TokenTables
 from ratecraft.errors import BadInputError
+from ratecraft.metrics.codebook import dead_code_fraction, utilization
+from ratecraft.train.trainer import split_rows
 
 __all__ = ["HierarchicalVQ", "VQVAECodec", "VQVAEConfig", "fsq_levels"]
+
+_PRUNE_PASSES = 4  # recounts per level while pruning moves rows between codes
 
 
 def fsq_levels(codebook_size: int) -> list[int]:
@@ -64,29 +83,76 @@ class _Category(nn.Module):
         self.encoder = family_encoder(n_in, dim, temporal=temporal, hidden=cfg.hidden)
         self.decoder = MLP(dim, n_in, hidden=cfg.hidden)
         self.fsq = cfg.quantizer == "fsq"
+        self.dim, self.cfg = dim, cfg
         quantizers: list[nn.Module] = []
         for k in sizes:
-            if self.fsq:
-                quantizers.append(FSQ(levels=fsq_levels(k), dim=dim))
-            else:
-                quantizers.append(
-                    VectorQuantize(
-                        dim=dim,
-                        codebook_size=k,
-                        kmeans_init=True,
-                        kmeans_iters=cfg.kmeans_iters,
-                        threshold_ema_dead_code=cfg.dead_code_threshold,
-                        decay=cfg.decay,
-                        commitment_weight=cfg.commitment_weight,
-                    )
-                )
+            quantizers.append(FSQ(levels=fsq_levels(k), dim=dim) if self.fsq else self._vq(k))
         self.quantizers = nn.ModuleList(quantizers)
         self.sizes = [int(np.prod(fsq_levels(k))) if self.fsq else k for k in sizes]
+
+    def _vq(self, k: int) -> nn.Module:
+        cfg = self.cfg
+        threshold = cfg.dead_code_threshold
+        if cfg.dead_code_share is not None:
+            threshold = dead_code_threshold(cfg.dead_code_share, cfg.train.batch_size, k)
+        return VectorQuantize(
+            dim=self.dim,
+            codebook_size=k,
+            kmeans_init=True,
+            kmeans_iters=cfg.kmeans_iters,
+            threshold_ema_dead_code=threshold,
+            decay=cfg.decay,
+            commitment_weight=cfg.commitment_weight,
+        )
+
+    @torch.no_grad()
+    def init_codebooks(self, x: Tensor, seed: int) -> None:
+        """k-means on the rows ``x``, level by level (each on what the levels before left)."""
+        if self.fsq:
+            return
+        was = self.training
+        self.eval()  # no EMA update or code replacement while only looking up codes
+        residual = self.encoder(x)
+        for q in self.quantizers:
+            kmeans_init_(q, residual, seed=seed)
+            residual = residual - self._lookup(q, self._indices(q, residual))
+        self.train(was)
+
+    @torch.no_grad()
+    def level_counts(self, x: Tensor) -> list[np.ndarray]:
+        """Assignments per code of every level for rows ``x``."""
+        tok = self.tokens(x).numpy()
+        return [np.bincount(tok[:, i], minlength=k) for i, k in enumerate(self.sizes)]
+
+    @torch.no_grad()
+    def prune(self, x: Tensor, min_share: float) -> None:
+        """Drop the codes :func:`prune_plan` calls dead on rows ``x``, level by level."""
+        if self.fsq:
+            return
+        residual = self.encoder(x)
+        for i in range(len(self.quantizers)):
+            for _ in range(_PRUNE_PASSES):  # rows of a dropped code move: recount
+                q = self.quantizers[i]
+                idx = self._indices(q, residual)
+                kept = prune_plan(np.bincount(idx.numpy(), minlength=self.sizes[i]), min_share)
+                if len(kept) == self.sizes[i]:
+                    break
+                q = shrink_(q, kept, self._vq)
+                q.eval()
+                self.quantizers[i] = q
+                self.sizes[i] = len(kept)
+            q = self.quantizers[i]
+            residual = residual - self._lookup(q, self._indices(q, residual))
 
     def _lookup(self, q: nn.Module, idx: Tensor) -> Tensor:
         if self.fsq:
             return q.indices_to_codes(idx[:, None])[:, 0]
         return q.codebook[idx]
+
+    def _indices(self, q: nn.Module, residual: Tensor) -> Tensor:
+        """The tokens the coding path gives (the library's own distance: ties and round-off
+        as at encode time), int64."""
+        return self._quantize(q, residual)[1].long().reshape(-1)
 
     def _quantize(self, q: nn.Module, residual: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(quantized, indices, commitment loss) of samples × dim latents for either kind."""
@@ -159,6 +225,20 @@ class HierarchicalVQ(nn.Module):
         ]
 
     @torch.no_grad()
+    def rd_point(self, x: Tensor) -> tuple[Tensor, float]:
+        """The coding path's reconstruction of rows ``x`` and its rate: the empirical entropy
+        of every level's tokens, bits per sample (what the ANS coder with these frequencies
+        spends, less its tables)."""
+        tokens = self.tokens(x)
+        bits = 0.0
+        for tok in tokens:
+            for level in range(tok.shape[1]):
+                p = np.bincount(tok[:, level]) / tok.shape[0]
+                p = p[p > 0]
+                bits -= float((p * np.log2(p)).sum())
+        return self.decode_tokens(tokens), bits
+
+    @torch.no_grad()
     def decode_tokens(self, tokens: list[np.ndarray]) -> Tensor:
         n = tokens[0].shape[0]
         out = torch.zeros(n, self.n_features)
@@ -167,8 +247,18 @@ class HierarchicalVQ(nn.Module):
         return out
 
 
-class VQVAEConfig(LearnedTableConfig):
-    """Hierarchical VQ options: bits per sample, levels, codebook limits, quantizer kind."""
+class VQVAEConfig(NeutralFields, LearnedTableConfig):
+    """Hierarchical VQ options: bits per sample, levels, codebook limits, quantizer kind.
+
+    ``codebook_init``, ``dead_code_share`` and ``prune_codes`` came later; a saved config
+    without them is read with their neutral values (batch, None, False): the model it describes.
+    """
+
+    neutral: ClassVar[dict[str, Any]] = {
+        "codebook_init": "batch",
+        "dead_code_share": None,
+        "prune_codes": False,
+    }
 
     bits: float = Field(
         default=36.0,
@@ -193,6 +283,19 @@ class VQVAEConfig(LearnedTableConfig):
     kmeans_iters: int = Field(
         default=10, ge=1, description="k-means iterations of the codebook initialization"
     )
+    codebook_init: Literal["batch", "table"] = Field(
+        "table", description="k-means on the first batch (the library's) or the training table"
+    )
+    dead_code_share: float | None = Field(
+        default=0.1,
+        gt=0.0,
+        le=1.0,
+        description="replace a code used under this share of its fair share of a batch "
+        "(null: dead_code_threshold, an EMA count)",
+    )
+    prune_codes: bool = Field(
+        True, description="after training, drop codes chosen under a tenth of their fair share"
+    )
 
 
 @register_codec("vqvae")
@@ -202,8 +305,11 @@ class VQVAECodec(LearnedTableCodec):
     config_cls: ClassVar[type[VQVAEConfig]] = VQVAEConfig  # type: ignore[assignment]
     config: VQVAEConfig
     model: HierarchicalVQ | None
+    _built_sizes: dict[str, list[int]] | None = None  # pruned codebook sizes of a loaded model
+    _health: dict[str, Any] | None = None
 
     def _plan(self, stats: list[GroupStats], bits: float | None) -> Allocation:
+        self._built_sizes, self._health = None, None  # a new model is built from this plan
         cfg = self.config
         names = [s.name for s in stats]
         ratios = parse_compression_ratios(cfg.compression_ratios, names, levels=cfg.levels)
@@ -225,17 +331,47 @@ class VQVAECodec(LearnedTableCodec):
     def _build_model(self) -> nn.Module:
         assert self.layout is not None and self.allocation is not None
         temporal = set(self.config.temporal_families)
+        built = self._built_sizes or {}
         cats = [
             (
                 g.name,
                 self.layout.groups[g.name],
                 g.latent_dims,
-                list(g.codebook_sizes),
+                list(built.get(g.name, g.codebook_sizes)),
                 g.name in temporal,
             )
             for g in self.allocation.groups
         ]
         return HierarchicalVQ(self.layout.n_features, cats, self.config)
+
+    def load_model_state(self, state: Any) -> None:
+        sizes = state.doc.get("codebook_sizes")
+        if self.config.quantizer == "vq" and isinstance(sizes, dict):
+            self._built_sizes = {str(k): [int(x) for x in v] for k, v in sizes.items()}
+        super().load_model_state(state)
+
+    def _before_training(self, z: np.ndarray) -> None:
+        if self.config.codebook_init != "table" or self.model is None:
+            return
+        train, _ = split_rows(len(z), self.config.train.val_fraction, self.config.train.seed)
+        x = torch.from_numpy(z[train].astype(np.float32))
+        for cat, cols in zip(self.model.categories, self.model.columns, strict=True):
+            cast(_Category, cat).init_codebooks(x[:, cols], self.config.seed)
+
+    def _codebook_health(self, z: Tensor) -> dict[str, float]:
+        assert self.model is not None
+        counts = [
+            c
+            for cat, cols in zip(self.model.categories, self.model.columns, strict=True)
+            for c in cast(_Category, cat).level_counts(z[:, cols])
+        ]
+        dead = [dead_code_fraction(c) * c.size for c in counts]
+        return {
+            "dead_fraction": float(sum(dead) / sum(c.size for c in counts)),
+            "max_dead_fraction": max(dead_code_fraction(c) for c in counts),
+            "min_utilization": min(utilization(c) for c in counts),
+            "codes": int(sum(c.size for c in counts)),
+        }
 
     def codebook_sizes(self) -> dict[str, list[int]]:
         """Category → codebook size per level (as built; FSQ rounds up to its level grid)."""
@@ -258,6 +394,13 @@ class VQVAECodec(LearnedTableCodec):
 
     def _finalize(self, z: np.ndarray) -> None:
         assert self.model is not None
+        if self.config.quantizer == "vq":
+            x = torch.from_numpy(z.astype(np.float32))
+            before = self._codebook_health(x)
+            if self.config.prune_codes:
+                for cat, cols in zip(self.model.categories, self.model.columns, strict=True):
+                    cast(_Category, cat).prune(x[:, cols], 0.1)
+            self._health = {"before_pruning": before, "after_pruning": self._codebook_health(x)}
         streams, sizes = [], []
         for tok, ks in zip(self._tokens_z(z), self.codebook_sizes().values(), strict=True):
             streams += [tok[:, level] for level in range(len(ks))]
@@ -289,6 +432,13 @@ class VQVAECodec(LearnedTableCodec):
 
     def _extra_meta(self) -> dict[str, Any]:
         return {"codebook_sizes": self.codebook_sizes()}
+
+    def _fit_extras(self) -> dict[str, Any]:
+        """Codebook health on the fitted table, before and after pruning (``vq`` only)."""
+        if self._health is None:
+            return {}
+        after = self._health["after_pruning"]
+        return {"dead_codes": after["dead_fraction"], "codebook_health": self._health}
 
     def _load_extra(self, meta: dict[str, Any]) -> None:
         sizes = [k for ks in self.codebook_sizes().values() for k in ks]
