@@ -24,10 +24,12 @@ import logging
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar, Self
+from typing import Any, BinaryIO, ClassVar, Self, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -212,6 +214,9 @@ class Codec(ABC):
 
     name: ClassVar[str]
     version: ClassVar[int] = 1
+    # decode_block releases the GIL for most of its work and keeps no state between chunks:
+    # a multi-chunk decode may run it on several threads (see decode_blocks)
+    parallel_decode: ClassVar[bool] = False
     config_version: ClassVar[int] = 1
     config_cls: ClassVar[type[CodecConfig]] = CodecConfig
     kinds: ClassVar[tuple[str, ...]] = ("recording", "table")
@@ -567,18 +572,25 @@ def decode_blocks(
     start: int | None = None,
     stop: int | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(first frame, block)`` of frames ``start:stop`` of a container, chunk by chunk (for
-    streaming into a sink: one chunk in memory at a time). Only the chunks holding the range
-    are read, and every chunk is checked (checksum, shape, dtype)."""
+    streaming into a sink: at most ``workers + 1`` chunks in memory at a time). Only the chunks
+    holding the range are read, and every chunk is checked (checksum, shape, dtype).
+
+    Codecs whose decode releases the GIL (``parallel_decode``) decode up to ``workers`` chunks
+    at once on threads (default: the CPUs this process may use, at most
+    :data:`MAX_DECODE_WORKERS`); blocks still come out in order."""
     header = reader.header
     codec = decoder_for(header, model)
     a, b = frame_range(header, start, stop)
     dtype = np.dtype(header.dtype)
     rows = header.rows
     shared: dict[str, Any] = {}
-    for i in reader.chunk_range(a, b):
-        entry, payload = reader.entries[i], reader.payload(i)
+
+    def one(item: tuple[int, memoryview]) -> tuple[int, np.ndarray]:
+        i, payload = item
+        entry = reader.entries[i]
         ctx = BlockContext(
             i,
             entry.first_frame,
@@ -601,9 +613,51 @@ def decode_blocks(
                 f"chunk decoded to {got[0]} {got[1]}, expected ({rows}, {entry.frames}) {dtype}"
             )
         lo, hi = max(a, entry.first_frame), min(b, entry.first_frame + entry.frames)
-        yield lo, part[:, lo - entry.first_frame : hi - entry.first_frame]
+        return lo, part[:, lo - entry.first_frame : hi - entry.first_frame]
+
+    chunks = reader.chunk_range(a, b)
+    read = ((i, reader.payload(i)) for i in chunks)  # on this thread: reads and checksums
+    n = decode_workers() if workers is None else max(1, workers)
+    if not codec.parallel_decode or n == 1 or len(chunks) < 2:
+        parts: Iterator[tuple[int, np.ndarray]] = map(one, read)
+    else:
+        parts = ordered_map(one, read, n)
+    for lo, part in parts:
+        yield lo, part
         if progress is not None:
-            progress(hi - a, b - a)
+            progress(lo + part.shape[1] - a, b - a)
+
+
+MAX_DECODE_WORKERS = 4
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def decode_workers() -> int:
+    """Threads a parallel decode uses: the CPUs this process may run on, at most
+    :data:`MAX_DECODE_WORKERS`."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_DECODE_WORKERS, cpus))
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``fn`` over ``items`` on ``workers`` threads, results in order, at most ``workers + 1``
+    started and not yet taken (so memory stays bounded on a long stream)."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="rc-decode") as pool:
+        pending: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
 
 
 def header_facts(header: ContainerHeader) -> Facts:

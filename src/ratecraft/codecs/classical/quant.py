@@ -50,6 +50,7 @@ class QuantCodec(Codec):
     config: QuantConfig
     supports_lossy = True
     version = 3  # 2: each chunk stores its step (a streamed ratio target moves it); 3: rANS
+    parallel_decode = True  # rANS, prediction loops and numba release the GIL
     chunk_knob = "step"
     budgets = ("lossless", "ratio", "max_error")
 
