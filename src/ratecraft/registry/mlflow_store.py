@@ -584,7 +584,7 @@ class _PinnedClient:
     registry's, then restored.
 
     MLflow's file-store model registry reads each model version through a default
-    ``MlflowClient()`` (``FileStore._get_file_model_version_from_dir``, marked TODO there), which
+    ``MlflowClient()`` (``FileStore._get_file_model_version_from_dir``; a gap MLflow notes), which
     otherwise opens MLflow's default store, ``./mlflow.db`` in whatever folder the process runs
     in. Only file stores need this; SQLite and servers get the plain client.
     """
