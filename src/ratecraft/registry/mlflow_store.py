@@ -40,7 +40,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ratecraft.codecs.base import Codec
 from ratecraft.errors import BadInputError, MissingExtraError
 from ratecraft.jsonsafe import json_safe
 from ratecraft.registry.blobs import file_sha256
@@ -262,16 +261,10 @@ class MlflowRegistry(ModelRegistry):
     ) -> VersionInfo:
         """File the codec folder as the next version of ``name`` (a model already filed under
         ``name`` with the same content hash is not filed twice: its version is returned)."""
-        check_name(name)
-        for alias in aliases:
-            check_alias(alias)
         src = Path(folder)
-        codec = Codec.load(src)
-        sha = codec.model_sha256()
-        if sha is not None:
-            same = [v for v in self.find_model(sha) if v.name == name]
-            if same:
-                return same[0]
+        codec, sha, filed = self._prepare_register(src, name, aliases)
+        if filed is not None:
+            return filed
         existing = self._client.search_registered_models(f"name = '{name}'")
         if existing and self._registered(name) is None:
             raise BadInputError(
@@ -400,19 +393,7 @@ class MlflowRegistry(ModelRegistry):
 
         A version an alias points at is kept unless ``force`` (which drops the alias too).
         """
-        parsed = parse_ref(ref) if isinstance(ref, str) else ref
-        if parsed.zoo:
-            raise BadInputError("zoo models ship with ratecraft and cannot be removed")
-        if parsed.version is None and parsed.alias is None:
-            gone = self.versions(parsed.name)
-            if not gone:
-                raise BadInputError(f"no model named {parsed.name!r} in {self.location}")
-        else:
-            gone = [self.get(parsed)]
-        pinned = [v for v in gone if v.aliases]
-        if pinned and not force:
-            shown = ", ".join(f"{v.ref} ({', '.join(v.aliases)})" for v in pinned)
-            raise BadInputError(f"aliases point at {shown}; move them or pass --force")
+        parsed, gone = self._to_remove(ref, force)
         for v in gone:
             mv = self._client.get_model_version(v.name, str(v.version))
             for alias in v.aliases:

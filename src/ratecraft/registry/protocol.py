@@ -20,7 +20,7 @@ from typing import Any
 
 from ratecraft.codecs.base import Codec
 from ratecraft.errors import BadInputError
-from ratecraft.registry.names import ModelRef
+from ratecraft.registry.names import ModelRef, check_alias, check_name, parse_ref
 
 __all__ = ["Event", "ModelRegistry", "VersionInfo"]
 
@@ -158,6 +158,38 @@ class ModelRegistry(abc.ABC):
 
     @abc.abstractmethod
     def events(self, name: str | None = None, *, limit: int = 1000) -> list[Event]: ...
+
+    def _prepare_register(
+        self, src: Path, name: str, aliases: tuple[str, ...]
+    ) -> tuple[Codec, str | None, VersionInfo | None]:
+        """What every backend's ``register`` checks first: valid name and aliases, a loadable
+        codec folder (every hash checked), and the version already filed under ``name`` with
+        the same content hash, if any (returned instead of filing twice)."""
+        check_name(name)
+        for alias in aliases:
+            check_alias(alias)
+        codec = Codec.load(src)
+        sha = codec.model_sha256()
+        same = [v for v in self.find_model(sha) if v.name == name] if sha is not None else []
+        return codec, sha, same[0] if same else None
+
+    def _to_remove(self, ref: str | ModelRef, force: bool) -> tuple[ModelRef, list[VersionInfo]]:
+        """The versions ``remove(ref)`` drops (one, or every version of a model), refused when
+        an alias points at one and ``force`` is not given."""
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        if parsed.zoo:
+            raise BadInputError("zoo models ship with ratecraft and cannot be removed")
+        if parsed.version is None and parsed.alias is None:
+            gone = self.versions(parsed.name)
+            if not gone:
+                raise BadInputError(f"no model named {parsed.name!r} in {self.location}")
+        else:
+            gone = [self.get(parsed)]
+        pinned = [v for v in gone if v.aliases]
+        if pinned and not force:
+            shown = ", ".join(f"{v.ref} ({', '.join(v.aliases)})" for v in pinned)
+            raise BadInputError(f"aliases point at {shown}; move them or pass --force")
+        return parsed, gone
 
     @abc.abstractmethod
     def checkout(

@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ratecraft.codecs.base import Codec
 from ratecraft.codecs.store import CODEC_JSON, WEIGHTS
 from ratecraft.errors import BadInputError
 from ratecraft.jsonsafe import json_safe
@@ -226,16 +225,10 @@ class Registry(ModelRegistry):
         valid model is filed. A model already filed under ``name`` (same content hash) is not
         filed twice: its version is returned.
         """
-        check_name(name)
-        for alias in aliases:
-            check_alias(alias)
         src = Path(folder)
-        codec = Codec.load(src)
-        sha = codec.model_sha256()
-        if sha is not None:
-            same = [v for v in self.find_model(sha) if v.name == name]
-            if same:
-                return same[0]
+        codec, sha, filed = self._prepare_register(src, name, aliases)
+        if filed is not None:
+            return filed
         files = [f for f in MODEL_FILES if (src / f).is_file()]
         with self._writing():
             stored = {f: self.blobs.put_file(src / f) for f in files}
@@ -355,19 +348,7 @@ class Registry(ModelRegistry):
 
         A version an alias points at is kept unless ``force`` (which drops the alias too).
         """
-        parsed = parse_ref(ref) if isinstance(ref, str) else ref
-        if parsed.zoo:
-            raise BadInputError("zoo models ship with ratecraft and cannot be removed")
-        if parsed.version is None and parsed.alias is None:
-            gone = self.versions(parsed.name)
-            if not gone:
-                raise BadInputError(f"no model named {parsed.name!r} in {self.home}")
-        else:
-            gone = [self.get(parsed)]
-        pinned = [v for v in gone if v.aliases]
-        if pinned and not force:
-            shown = ", ".join(f"{v.ref} ({', '.join(v.aliases)})" for v in pinned)
-            raise BadInputError(f"aliases point at {shown}; move them or pass --force")
+        parsed, gone = self._to_remove(ref, force)
         with self._writing():
             with self._txn() as db:
                 for v in gone:
