@@ -10,7 +10,8 @@ import pytest
 
 from ratecraft.bitstream.container import ContainerReader
 from ratecraft.codecs import Budget, get_codec
-from ratecraft.codecs.base import decode_blocks, ordered_map
+from ratecraft.codecs.base import decode_blocks
+from ratecraft.codecs.threads import ordered_map
 from ratecraft.data.synthetic import simulate_recording
 from ratecraft.errors import CorruptStreamError
 

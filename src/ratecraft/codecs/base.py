@@ -24,12 +24,10 @@ import logging
 import os
 import time
 from abc import ABC, abstractmethod
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar, Self, TypeVar
+from typing import Any, BinaryIO, ClassVar, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -53,6 +51,7 @@ from ratecraft.codecs.registry import (
     register_codec,
 )
 from ratecraft.codecs.state import ModelState, sha256_json, tensors_sha256
+from ratecraft.codecs.threads import chunk_workers, ordered_map
 from ratecraft.config import validated
 from ratecraft.data.sources import Facts, Source, as_source, data_of
 from ratecraft.data.types import Data, Recording, as_block
@@ -217,6 +216,9 @@ class Codec(ABC):
     # decode_block releases the GIL for most of its work and keeps no state between chunks:
     # a multi-chunk decode may run it on several threads (see decode_blocks)
     parallel_decode: ClassVar[bool] = False
+    # likewise encode_block, once the chunk knob is fixed (no running rate control): a
+    # multi-chunk encode may run it on several threads (see encode_to)
+    parallel_encode: ClassVar[bool] = False
     config_version: ClassVar[int] = 1
     config_cls: ClassVar[type[CodecConfig]] = CodecConfig
     kinds: ClassVar[tuple[str, ...]] = ("recording", "table")
@@ -359,10 +361,20 @@ class Codec(ABC):
         there is none): what a codec that does not train overrides instead of :meth:`fit`."""
 
     def encode_to(
-        self, data: Data | Source, stream: BinaryIO, progress: Progress | None = None
+        self,
+        data: Data | Source,
+        stream: BinaryIO,
+        progress: Progress | None = None,
+        workers: int | None = None,
     ) -> EncodeStats:
         """Write the container of ``data`` (in memory, or a chunked source read one chunk at a
-        time) to ``stream`` chunk by chunk: memory stays one chunk whatever the length."""
+        time) to ``stream`` chunk by chunk: memory stays a few chunks whatever the length.
+
+        Codecs that declare ``parallel_encode`` code up to ``workers`` chunks at once on threads
+        (default: the CPUs this process may use, at most
+        :data:`~ratecraft.codecs.threads.MAX_CHUNK_WORKERS`) unless a running rate control
+        makes each chunk depend on the ones before; reads and writes stay on this thread and
+        the container is the same byte for byte."""
         source = as_source(data)
         start = time.perf_counter()
         header = header_for(self, source)
@@ -374,19 +386,36 @@ class Codec(ABC):
         payload_bytes = 0
         shared: dict[str, Any] = {}
         infos: list[dict[str, Any]] = []
-        for i in range(header.n_chunks):
-            first, n = header.chunk_span(i)
-            block = source.read(first, first + n)
-            self.check_input(data_of(block, source.facts))
-            ctx = BlockContext(
-                i, first, rows, n, dtype, header.sample_rate, targets[i], shared, self.version
-            )
-            if control is not None:
-                ctx.knob = control.knob
-            res = self.encode_block(block, ctx)
+
+        def blocks() -> Iterator[tuple[BlockContext, np.ndarray]]:
+            for i in range(header.n_chunks):
+                first, n = header.chunk_span(i)
+                block = source.read(first, first + n)
+                self.check_input(data_of(block, source.facts))
+                ctx = BlockContext(
+                    i, first, rows, n, dtype, header.sample_rate, targets[i], shared, self.version
+                )
+                if control is not None:
+                    ctx.knob = control.knob
+                yield ctx, block
+
+        def one(item: tuple[BlockContext, np.ndarray]) -> tuple[BlockContext, BlockResult]:
+            ctx, block = item
+            return ctx, self.encode_block(block, ctx)
+
+        n_workers = chunk_workers() if workers is None else max(1, workers)
+        threaded = self.parallel_encode and control is None and n_workers > 1
+        results: Iterator[tuple[BlockContext, BlockResult]] = (
+            ordered_map(one, blocks(), n_workers)
+            if threaded and header.n_chunks > 1
+            else map(one, blocks())
+        )
+        for ctx, res in results:
+            first, n = ctx.first_frame, ctx.frames
             writer.add_chunk(res.payload, n)
             if control is not None:
-                control.update(len(res.payload), rows * n, rows * header.chunk_span(i + 1)[1])
+                after = header.chunk_span(ctx.index + 1)[1]
+                control.update(len(res.payload), rows * n, rows * after)
                 res.info = {**(res.info or {}), str(self.chunk_knob): ctx.knob}
             payload_bytes += len(res.payload)
             est = None if (est is None or res.estimated_bits is None) else est + res.estimated_bits
@@ -580,7 +609,7 @@ def decode_blocks(
 
     Codecs whose decode releases the GIL (``parallel_decode``) decode up to ``workers`` chunks
     at once on threads (default: the CPUs this process may use, at most
-    :data:`MAX_DECODE_WORKERS`); blocks still come out in order."""
+    :data:`~ratecraft.codecs.threads.MAX_CHUNK_WORKERS`); blocks still come out in order."""
     header = reader.header
     codec = decoder_for(header, model)
     a, b = frame_range(header, start, stop)
@@ -617,7 +646,7 @@ def decode_blocks(
 
     chunks = reader.chunk_range(a, b)
     read = ((i, reader.payload(i)) for i in chunks)  # on this thread: reads and checksums
-    n = decode_workers() if workers is None else max(1, workers)
+    n = chunk_workers() if workers is None else max(1, workers)
     if not codec.parallel_decode or n == 1 or len(chunks) < 2:
         parts: Iterator[tuple[int, np.ndarray]] = map(one, read)
     else:
@@ -626,38 +655,6 @@ def decode_blocks(
         yield lo, part
         if progress is not None:
             progress(lo + part.shape[1] - a, b - a)
-
-
-MAX_DECODE_WORKERS = 4
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def decode_workers() -> int:
-    """Threads a parallel decode uses: the CPUs this process may run on, at most
-    :data:`MAX_DECODE_WORKERS`."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(MAX_DECODE_WORKERS, cpus))
-
-
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``fn`` over ``items`` on ``workers`` threads, results in order, at most ``workers + 1``
-    started and not yet taken (so memory stays bounded on a long stream)."""
-    with ThreadPoolExecutor(workers, thread_name_prefix="rc-decode") as pool:
-        pending: deque[Future[R]] = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                if len(pending) > workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for f in pending:
-                f.cancel()
 
 
 def header_facts(header: ContainerHeader) -> Facts:

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from ratecraft.codecs.classical.prediction import COEF_SHIFT, N_CROSS, ORDERS, Predictors
+from ratecraft.codecs.threads import in_chunk_worker
 
 _COEF_BITS = 14.0  # rough cost of one stored coefficient, for order selection
 
@@ -20,6 +21,15 @@ _COEF_BITS = 14.0  # rough cost of one stored coefficient, for order selection
 @njit(cache=True, nogil=True)
 def _gx(x, c, t):  # pragma: no cover - compiled
     return float(x[c, t]) if t >= 0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _padded(x, c, pad):  # pragma: no cover - compiled
+    """Channel ``c`` of ``x`` in float64 after ``pad`` zeros (the samples before the start)."""
+    out = np.zeros(x.shape[1] + pad)
+    for t in range(x.shape[1]):
+        out[pad + t] = float(x[c, t])
+    return out
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -39,25 +49,37 @@ def gram_matrices(x, refidx, block, max_order):  # pragma: no cover - compiled
         r = refidx[c]
         xx = np.zeros((p + 1, p + 1))
         xy = np.zeros((p + 1, 2))
+        xp = _padded(x, c, p)  # xp[p + t] = x[c, t], zeros before: lag l of t is xp[p + t - l]
+        yp = _padded(x, r, 1) if r >= 0 else xp
+        lag_x = np.zeros(p + 1)  # lag_x[p - j] accumulates x_t · x_{t-j}: forward, contiguous
+        lag_y = np.zeros(p + 1)  # lag_y[p - j] accumulates y_t · x_{t-j}
         for b in range(n_blocks):
             t0 = b * block
             t1 = min(n, t0 + block)
-            xx[:] = 0.0
-            xy[:] = 0.0
+            lag_x[:] = 0.0
+            lag_y[:] = 0.0
             yy00 = 0.0
             yy01 = 0.0
+            xy01 = 0.0
             for t in range(t0, t1):
-                xt = float(x[c, t])
-                for j in range(p + 1):
-                    xx[0, j] += xt * _gx(x, c, t - j)
-                if r >= 0:
-                    y0 = float(x[r, t])
-                    y1 = _gx(x, r, t - 1)
+                xt = xp[p + t]
+                for k in range(p + 1):
+                    lag_x[k] += xt * xp[t + k]
+            if r >= 0:
+                for t in range(t0, t1):
+                    y0 = yp[t + 1]
+                    y1 = yp[t]
                     yy00 += y0 * y0
                     yy01 += y0 * y1
-                    xy[0, 1] += xt * y1
-                    for j in range(p + 1):
-                        xy[j, 0] += y0 * _gx(x, c, t - j)
+                    xy01 += xp[p + t] * y1
+                    for k in range(p + 1):
+                        lag_y[k] += y0 * xp[t + k]
+            xx[:] = 0.0
+            xy[:] = 0.0
+            for j in range(p + 1):
+                xx[0, j] = lag_x[p - j]
+                xy[j, 0] = lag_y[p - j]
+            xy[0, 1] = xy01
             for i in range(p):
                 for j in range(i, p):
                     xx[i + 1, j + 1] = (
@@ -93,20 +115,59 @@ def gram_matrices(x, refidx, block, max_order):  # pragma: no cover - compiled
     return g
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _history_dot(sig, c, r, t, p, use_cross, a, acc):  # pragma: no cover - compiled
-    """``acc`` plus the predictor taps ``a`` applied to the history of channel ``c`` at ``t``
-    (cross taps on reference channel ``r`` first when used). Integer taps on integer samples
-    give the exact integer sum the decoder repeats; float taps give the fitting residual."""
+@njit(cache=True, nogil=True)
+def _solve_small(a, b):  # pragma: no cover - compiled
+    """``a⁻¹ b`` for a small system by Gaussian elimination with partial pivoting, in place
+    (``a`` and ``b`` are overwritten); NaNs when ``a`` is singular. For the ≤ 18 × 18 systems of
+    one block, LAPACK through ``np.linalg.solve`` spends ~100x longer in call overhead than in
+    arithmetic, and this runs once per block and pass."""
+    k = b.shape[0]
+    for col in range(k):
+        piv = col
+        for i in range(col + 1, k):
+            if abs(a[i, col]) > abs(a[piv, col]):
+                piv = i
+        if a[piv, col] == 0.0:
+            return np.full(k, np.nan)
+        if piv != col:
+            for j in range(k):
+                a[col, j], a[piv, j] = a[piv, j], a[col, j]
+            b[col], b[piv] = b[piv], b[col]
+        for i in range(col + 1, k):
+            f = a[i, col] / a[col, col]
+            if f != 0.0:
+                for j in range(col, k):
+                    a[i, j] -= f * a[col, j]
+                b[i] -= f * b[col]
+    out = np.empty(k)
+    for i in range(k - 1, -1, -1):
+        acc = b[i]
+        for j in range(i + 1, k):
+            acc -= a[i, j] * out[j]
+        out[i] = acc / a[i, i]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _block_prediction(xp, yp, pad, t0, m, p, use_cross, a, pred):  # pragma: no cover - compiled
+    """``pred[i]``: the float predictor ``a`` at frame ``t0 + i`` of a channel padded by
+    ``pad`` zeros (``xp``) and its reference padded by one (``yp``): cross taps first, then
+    lags 1..p. One tap is applied over the whole block at a time so the loop runs on vector
+    units; each frame still sums its terms in that fixed order, and the padding's zeros stand
+    for the history before the start."""
+    pred[:] = 0.0
     k = 0
     if use_cross:
-        acc += a[0] * sig[r, t]
-        if t >= 1:
-            acc += a[1] * sig[r, t - 1]
+        for i in range(m):
+            pred[i] += a[0] * yp[t0 + i + 1]
+        for i in range(m):
+            pred[i] += a[1] * yp[t0 + i]
         k = 2
-    for j in range(1, min(p, t) + 1):
-        acc += a[k + j - 1] * sig[c, t - j]
-    return acc
+    for j in range(1, p + 1):
+        tap = a[k + j - 1]
+        base = pad + t0 - j
+        for i in range(m):
+            pred[i] += tap * xp[base + i]
 
 
 @njit(cache=True, nogil=True)
@@ -133,9 +194,12 @@ def trimmed_refit(x, refidx, block, orders, cross, coefs, g, iters, factor):  # 
     n_ch, n = x.shape
     n_blocks = orders.shape[1]
     out = coefs.copy()
+    width = coefs.shape[2]
     for c in prange(n_ch):
         r = refidx[c]
-        z = np.zeros(coefs.shape[2])
+        z = np.zeros(width)
+        xp = _padded(x, c, width)  # xp[width + t] = x[c, t], zeros before
+        yp = _padded(x, r, 1) if r >= 0 else xp
         for b in range(n_blocks):
             p = orders[c, b]
             if p == 0:
@@ -146,11 +210,13 @@ def trimmed_refit(x, refidx, block, orders, cross, coefs, g, iters, factor):  # 
             t0 = b * block
             t1 = min(n, t0 + block)
             a = out[c, b, :k].copy()
-            res = np.empty(t1 - t0)
+            m = t1 - t0
+            res = np.empty(m)
+            pred = np.empty(m)
             for _ in range(iters):
-                for t in range(t0, t1):
-                    pred = _history_dot(x, c, r, t, p, use_cross, a, 0.0)
-                    res[t - t0] = abs(float(x[c, t]) - pred)
+                _block_prediction(xp, yp, width, t0, m, p, use_cross, a, pred)
+                for i in range(m):
+                    res[i] = abs(xp[width + t0 + i] - pred[i])
                 half = (t1 - t0) // 2
                 limit = factor * max(np.partition(res, half)[half], 0.5)
                 gm = g[c, b, first : first + k, first : first + k].copy()
@@ -173,12 +239,19 @@ def trimmed_refit(x, refidx, block, orders, cross, coefs, g, iters, factor):  # 
                 ridge = 1e-9 * np.trace(gm) + 1e-9
                 for i in range(k):
                     gm[i, i] += ridge
-                sol = np.linalg.solve(gm, h)
+                sol = _solve_small(gm, h)
                 if not np.all(np.isfinite(sol)) or np.abs(sol).max() > 60.0:
                     break
                 a = sol
             out[c, b, :k] = a
     return out
+
+
+# the same kernels on one thread, for chunk workers (ratecraft.codecs.threads): a pool of chunk
+# threads already keeps the cores busy, and numba's thread pools must not be entered from
+# several threads at once
+_serial_gram = njit(cache=True, nogil=True)(gram_matrices.py_func)
+_serial_refit = njit(cache=True, nogil=True)(trimmed_refit.py_func)
 
 
 @njit(cache=True, nogil=True)
@@ -234,7 +307,8 @@ def fit_predictors(
     keeps closed-loop prediction from amplifying coarse quantization.
     """
     n_ch, n = x.shape
-    g = gram_matrices(x, refidx, block, max_order)
+    serial = in_chunk_worker()
+    g = (_serial_gram if serial else gram_matrices)(x, refidx, block, max_order)
     n_blocks = g.shape[1]
     lengths = np.minimum(block, n - np.arange(n_blocks) * block).astype(np.float64)
     if noise_var > 0:  # features (not the target x_t) carry the reconstruction's noise
@@ -273,6 +347,7 @@ def fit_predictors(
             row[:, :, :k] = sol  # cross taps first (when used), then temporal taps
             coefs[better] = row[better]
     if robust_passes:
-        coefs = trimmed_refit(x, refidx, block, orders, cross, coefs, g, robust_passes, trim_factor)
+        refit = _serial_refit if serial else trimmed_refit
+        coefs = refit(x, refidx, block, orders, cross, coefs, g, robust_passes, trim_factor)
     coefs = np.rint(coefs * (1 << COEF_SHIFT)).astype(np.int64)
     return Predictors(refidx=refidx, orders=orders, cross=cross, coefs=coefs, block=block)

@@ -76,6 +76,7 @@ class PredictiveCodec(Codec):
     config: PredictiveConfig
     version = 3  # 2: level max, alphabet tables as grid positions; 3: fast residuals in rANS
     parallel_decode = True  # rANS, prediction loops and numba release the GIL
+    parallel_encode = True
 
     def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         found = integerize(block)

@@ -51,6 +51,7 @@ class QuantCodec(Codec):
     supports_lossy = True
     version = 3  # 2: each chunk stores its step (a streamed ratio target moves it); 3: rANS
     parallel_decode = True  # rANS, prediction loops and numba release the GIL
+    parallel_encode = True
     chunk_knob = "step"
     budgets = ("lossless", "ratio", "max_error")
 
