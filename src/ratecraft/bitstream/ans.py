@@ -79,8 +79,11 @@ class SymbolModel:
         """−Σ log2 p(symbol) under this model (the rate the coder should approach)."""
         if symbols.size == 0:
             return 0.0
+        return self.histogram_bits(np.bincount(symbols, minlength=len(self.counts)))
+
+    def histogram_bits(self, hist: np.ndarray) -> float:
+        """:meth:`estimated_bits` of symbols whose histogram is ``hist``."""
         p = self.counts.astype(np.float64) / float(self.counts.sum())
-        hist = np.bincount(symbols, minlength=len(p))
         nz = hist > 0
         with np.errstate(divide="ignore"):
             return float(-(hist[nz] * np.log2(np.maximum(p[nz], 2.0**-24))).sum())
@@ -114,8 +117,14 @@ Model = SymbolModel | UniformModel
 
 def fit_model(symbols: np.ndarray, alphabet: int) -> SymbolModel:
     """The stream-storable model of ``symbols``: their histogram after count quantization."""
+    return fit_model_and_bits(symbols, alphabet)[0]
+
+
+def fit_model_and_bits(symbols: np.ndarray, alphabet: int) -> tuple[SymbolModel, float]:
+    """:func:`fit_model` and the estimated bits of ``symbols`` under it, from one histogram."""
     hist = np.bincount(symbols, minlength=alphabet)
-    return SymbolModel(dequantize_counts(quantize_counts(hist)))
+    model = SymbolModel(dequantize_counts(quantize_counts(hist)))
+    return model, model.histogram_bits(hist) if symbols.size else 0.0
 
 
 def encode_groups(groups: Sequence[tuple[np.ndarray, Model]]) -> bytes:

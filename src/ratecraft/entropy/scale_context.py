@@ -30,6 +30,7 @@ from ratecraft.bitstream.ans import (
     dequantize_counts,
     encode_groups,
     fit_model,
+    fit_model_and_bits,
     quantize_counts,
 )
 from ratecraft.bitstream.sections import array_from, pack_sections, unpack_sections
@@ -73,35 +74,77 @@ def _sample_order(buckets: np.ndarray, block: int, n: int) -> tuple[np.ndarray, 
     return order, counts
 
 
+def _block_order(buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blocks (row-major indices) grouped by bucket, stable, and each bucket's sample count
+    when every block is full: the order of :func:`_sample_order` one block at a time."""
+    keys = buckets.astype(np.uint8).ravel()
+    by_block = np.argsort(keys, kind="stable")
+    return by_block, np.bincount(keys, minlength=N_BUCKETS).astype(np.int64)
+
+
+def _by_bucket(q: np.ndarray, buckets: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """The samples of ``q`` grouped by their block's bucket (see :func:`_sample_order`) and
+    each bucket's sample count. When the row length is a multiple of the block (every chunk
+    but a file's last), whole blocks are moved instead of single samples."""
+    n = q.shape[1]
+    if n % block:
+        order, counts = _sample_order(buckets, block, n)
+        return q.ravel()[order], counts
+    by_block, blocks = _block_order(buckets)
+    return q.reshape(-1, block)[by_block].ravel(), blocks * block
+
+
+def _from_buckets(
+    values: np.ndarray, buckets: np.ndarray, block: int, rows: int, n: int
+) -> np.ndarray:
+    """Inverse of :func:`_by_bucket`: the rows × n samples back in place."""
+    out = np.empty(rows * n, dtype=np.int64)
+    if n % block:
+        order, _ = _sample_order(buckets, block, n)
+        out[order] = values
+    else:
+        by_block, _ = _block_order(buckets)
+        out.reshape(-1, block)[by_block] = values.reshape(-1, block)
+    return out.reshape(rows, n)
+
+
+def _bucket_counts(buckets: np.ndarray, block: int, n: int) -> np.ndarray:
+    """Samples per bucket (what the decoder checks the model entries against)."""
+    if n % block:
+        return _sample_order(buckets, block, n)[1]
+    return _block_order(buckets)[1] * block
+
+
 def encode_residuals(q: np.ndarray, block: int, coder: Coder = "ans") -> tuple[bytes, float]:
     """Code residuals ``q`` (rows × frames, int64); returns the bytes and estimated bits."""
-    rows, n = q.shape
+    rows = q.shape[0]
     if q.size == 0:
         return pack_sections([b"", b""]), 0.0
     buckets = _buckets(q, block)
     prev = np.concatenate([np.zeros((rows, 1), dtype=np.int64), buckets[:, :-1]], axis=1)
     deltas = (buckets - prev + (N_BUCKETS - 1)).ravel()
     delta_model = fit_model(deltas, _DELTA_ALPHABET)
-    order, counts = _sample_order(buckets, block, n)
-    values = q.ravel()[order]
+    values, counts = _by_bucket(q, buckets, block)
     groups: list[tuple[np.ndarray, Model]] = [(deltas, delta_model)]
     side = [quantize_counts(delta_model.counts).tobytes()]
+    est = delta_model.estimated_bits(deltas)
     start = 0
     for k in np.flatnonzero(counts):
         seg = values[start : start + counts[k]]
         start += counts[k]
-        low = int(seg.min())
+        low, top = int(seg.min()), int(seg.max())
         sym = seg - low
-        span = int(sym.max()) + 1
+        span = top - low + 1
         shift = max(0, int(span - 1).bit_length() - _MODEL_BITS)
-        hi = sym >> shift
-        model = fit_model(hi, (span - 1 >> shift) + 1)
+        hi = sym >> shift if shift else sym
+        model, bits = fit_model_and_bits(hi, (span - 1 >> shift) + 1)
         codes = quantize_counts(model.counts)
         side.append(_ENTRY.pack(int(k), low, shift, len(codes)) + codes.tobytes())
         groups.append((hi, model))
+        est += bits
         if shift:
             groups.append((sym & ((1 << shift) - 1), UniformModel(shift)))
-    est = sum(m.estimated_bits(s) for s, m in groups)
+            est += shift * sym.size
     side_blob = zstandard.ZstdCompressor(level=10).compress(b"".join(side))
     coded = rans.encode_groups(groups) if coder == "rans" else encode_groups(groups)
     payload = pack_sections([side_blob, coded])
@@ -145,7 +188,7 @@ def decode_residuals(
     buckets = np.cumsum(deltas.reshape(rows, nb) - (N_BUCKETS - 1), axis=1)
     if buckets.min() < 0 or buckets.max() >= N_BUCKETS:
         raise CorruptStreamError("decoded scale bucket out of range")
-    order, counts = _sample_order(buckets, block, n)
+    counts = _bucket_counts(buckets, block, n)
     if [k for k, *_ in entries] != [int(k) for k in np.flatnonzero(counts)]:
         raise CorruptStreamError("residual models do not match the decoded scale buckets")
     values = np.empty(rows * n, dtype=np.int64)
@@ -160,6 +203,4 @@ def decode_residuals(
         start += part.size
     if isinstance(dec, rans.GroupDecoder):
         dec.finish()
-    out = np.empty(rows * n, dtype=np.int64)
-    out[order] = values
-    return out.reshape(rows, n)
+    return _from_buckets(values, buckets, block, rows, n)
