@@ -18,6 +18,9 @@ int16), as SpikeInterface's ``recording.save(format="zarr")`` stores it:
   does not build here), and ratecraft's ``Predictive`` numcodecs codec: ratio, encode and
   decode MB/s (raw bytes per second of ``z[:] = x`` and ``z[:]``, one thread: Blosc is set to
   one thread too);
+- zarr 3 (when ``make zarr3-env`` has built ``.venv-zarr3``; :mod:`ecosystem_zarr3` runs
+  there): zarr 3's default codecs, Blosc-zstd with bit shuffle, ratecraft's ``Predictive``
+  serializer, and the same in 10-s shards of 1-s inner chunks;
 - lossy: WavPack hybrid at 2.25 bits/sample against ratecraft's ``quant`` and ``wavelet`` fitted
   to the same real ratio (rate control against their real container bytes), with spike F1 and
   spike-window SNDR (spikes detected on the original, 300 Hz–6 kHz).
@@ -38,6 +41,7 @@ CORES, AFFINITY = pin_threads(sys.argv)
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import itertools  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -63,6 +67,8 @@ from ratecraft.metrics.spikes import spike_metrics  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 OPENEPHYS = REPO.parent / "shared" / "data" / "openephys-16ch"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "ecosystem.json"
+ZARR3_PYTHON = REPO / ".venv-zarr3" / "bin" / "python"
+ZARR3_SCRIPT = Path(__file__).with_name("ecosystem_zarr3.py")
 WAVPACK_HYBRID_BPS = 2.25
 ANCHORS = {
     "lossless best ratio, NP1 / NP2": "3.59 / 2.27 (WavPack)",
@@ -222,6 +228,28 @@ def lossy_rows(rec: Recording, chunk: int, folder: Path) -> list[dict[str, Any]]
     return rows
 
 
+def zarr3_rows(recordings: list[tuple[str, Recording]], folder: Path) -> dict[str, Any]:
+    """The zarr 3 column (:mod:`ecosystem_zarr3`), run in .venv-zarr3 (zarr 3 cannot share
+    the main env with SpikeInterface's zarr 2); a note instead when that env is not built."""
+    if not ZARR3_PYTHON.exists():
+        return {"note": "not measured: .venv-zarr3 is not built (run `make zarr3-env`)"}
+    where = folder / "zarr3"
+    where.mkdir()
+    for name, rec in recordings:
+        np.save(where / f"{name}.npy", np.ascontiguousarray(rec.samples.T))
+    rates = {name: int(rec.sample_rate) for name, rec in recordings}
+    (where / "recordings.json").write_text(json.dumps(rates))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run(
+        [str(ZARR3_PYTHON), str(ZARR3_SCRIPT), str(where)],
+        capture_output=True, text=True, env=env, timeout=3600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"the zarr 3 run failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def table(rows: list[dict[str, Any]], lossy: bool) -> str:
     head = ["recording", "codec", "ratio", "encode MB/s", "decode MB/s"]
     head += ["spike F1", "spike-window SNDR dB"] if lossy else ["bit-exact"]
@@ -252,7 +280,8 @@ def main() -> int:
     lossy: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ecosystem-") as tmp:
         folder = Path(tmp)
-        for name, rec in datasets(args.seconds):
+        recordings = datasets(args.seconds)
+        for name, rec in recordings:
             fs = int(rec.sample_rate)
             x = np.ascontiguousarray(rec.samples.T)
             for codec, options in lossless_codecs(fs).items():
@@ -261,6 +290,7 @@ def main() -> int:
                 lossless.append({"recording": name, "codec": codec, **row})
                 print(f"{name}: {codec}: {row['ratio']:.3f}", file=sys.stderr)
             lossy += [{"recording": name, **r} for r in lossy_rows(rec, fs, folder)]
+        zarr3 = zarr3_rows(recordings, folder)
     checks = {}
     for name in sorted({r["recording"] for r in lossless}):
         rows = [r for r in lossless if r["recording"] == name]
@@ -276,6 +306,16 @@ def main() -> int:
         }
     print("## Lossless, zarr with 1-s chunks\n")
     print(table(lossless, lossy=False))
+    print("## Lossless, zarr 3 with 1-s chunks\n")
+    if "rows" in zarr3:
+        print(f"zarr {zarr3['zarr']}, zarr's default thread pool.\n")
+        print(table(zarr3["rows"], lossy=False))
+        for r in zarr3["rows"]:
+            print(f"- {r['recording']}: {r['codec']}: one middle second read in "
+                  f"{r['one_second_ms']:.1f} ms")  # fmt: skip
+        print()
+    else:
+        print(zarr3["note"] + "\n")
     print("## Lossy at WavPack hybrid's ratio\n")
     print(table(lossy, lossy=True))
     print("## Targets (issue 11)\n")
@@ -291,6 +331,7 @@ def main() -> int:
         "cores": CORES, "affinity": AFFINITY, "loadavg_start": load0,
         "loadavg_end": os.getloadavg(), "seconds": time.perf_counter() - started,
         "synthetic_seconds": args.seconds, "lossless": lossless, "lossy": lossy,
+        "lossless_zarr3": zarr3,
         "checks": checks, "anchors": ANCHORS,
     })  # fmt: skip
     print(f"\nwrote {args.out}")

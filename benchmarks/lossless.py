@@ -89,7 +89,7 @@ OURS = "predictive"
 LEVELS = ("fast", "max")
 # issue 14's targets for `predictive`: ratio of level max per dataset, speeds in samples/s
 MAX_RATIO_TARGETS = {"implant-dev": 3.57, "openephys-16ch": 2.45}
-MAX_SPEED_TARGET = 1e6  # per core (level max codes one channel at a time, on one thread)
+MAX_SPEED_TARGET = 1e6  # per core (level max codes one channel at a time; chunks on threads)
 FAST_SPEED_TARGET = 20e6  # on the pinned cores
 
 
@@ -449,17 +449,20 @@ def check_targets(datasets: list[Dataset], records: list[RunRecord]) -> list[dic
         else f"not exact or not run: {exact or 'crashed'}",
     )
     largest = max(datasets, key=lambda d: d.n_samples)
+    # (level, target, where, cores the speed is divided by): chunks are coded on up to
+    # CORES threads, so the per-core figure is the measured speed over CORES
     speed_targets = (
-        ("fast", REALTIME_TARGET, f"on {CORES} cores (256 ch × 20 kHz real time)"),
-        ("fast", FAST_SPEED_TARGET, f"on {CORES} cores"),
-        ("max", MAX_SPEED_TARGET, "per core (one thread)"),
+        ("fast", REALTIME_TARGET, f"on {CORES} cores (256 ch × 20 kHz real time)", 1),
+        ("fast", FAST_SPEED_TARGET, f"on {CORES} cores", 1),
+        ("max", MAX_SPEED_TARGET, f"per core (measured on {CORES}, divided by {CORES})", CORES),
     )
-    for level, want, where in speed_targets:
+    for level, want, where, per in speed_targets:
         mine = ours.get((largest.name, level))
         for kind, speed in (
             ("encode", mine and mine.encode_samples_per_s),
             ("decode", mine and mine.decode_samples_per_s),
         ):
+            speed = speed and speed / per
             add(
                 f"level {level} {kind} ≥ {want / 1e6:.2f} M samples/s {where}",
                 largest.name,

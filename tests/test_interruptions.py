@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ratecraft.atomic import atomic_write
 from ratecraft.data.io.raw import sidecar_doc, sidecar_path
 from ratecraft.data.sources import Facts
 
@@ -56,6 +57,10 @@ def test_encode_stopped_mid_way_leaves_no_container(
     proc.wait(timeout=60)
     assert not out.exists()
     if sig is signal.SIGINT:  # a handled stop also removes its temporary file
+        _no_output(tmp_path, "x.rcz")
+    else:  # a killed one cannot; the next write to the same name removes it
+        atomic_write(out, b"next")
+        out.unlink()
         _no_output(tmp_path, "x.rcz")
 
 
