@@ -74,45 +74,38 @@ def _sample_order(buckets: np.ndarray, block: int, n: int) -> tuple[np.ndarray, 
     return order, counts
 
 
-def _block_order(buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Blocks (row-major indices) grouped by bucket, stable, and each bucket's sample count
-    when every block is full: the order of :func:`_sample_order` one block at a time."""
+def _grouping(buckets: np.ndarray, block: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each bucket's samples are, and each bucket's sample count. When the row length is
+    a multiple of the block (every chunk but a file's last) the index lists whole blocks
+    (row-major, grouped by bucket, stable: :func:`_sample_order` one block at a time), else
+    single samples."""
+    if n % block:
+        return _sample_order(buckets, block, n)
     keys = buckets.astype(np.uint8).ravel()
     by_block = np.argsort(keys, kind="stable")
-    return by_block, np.bincount(keys, minlength=N_BUCKETS).astype(np.int64)
+    return by_block, np.bincount(keys, minlength=N_BUCKETS).astype(np.int64) * block
 
 
 def _by_bucket(q: np.ndarray, buckets: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """The samples of ``q`` grouped by their block's bucket (see :func:`_sample_order`) and
-    each bucket's sample count. When the row length is a multiple of the block (every chunk
-    but a file's last), whole blocks are moved instead of single samples."""
+    """The samples of ``q`` grouped by their block's bucket and each bucket's sample count."""
     n = q.shape[1]
+    index, counts = _grouping(buckets, block, n)
     if n % block:
-        order, counts = _sample_order(buckets, block, n)
-        return q.ravel()[order], counts
-    by_block, blocks = _block_order(buckets)
-    return q.reshape(-1, block)[by_block].ravel(), blocks * block
+        return q.ravel()[index], counts
+    return q.reshape(-1, block)[index].ravel(), counts
 
 
 def _from_buckets(
-    values: np.ndarray, buckets: np.ndarray, block: int, rows: int, n: int
+    values: np.ndarray, index: np.ndarray, block: int, rows: int, n: int
 ) -> np.ndarray:
-    """Inverse of :func:`_by_bucket`: the rows × n samples back in place."""
+    """Inverse of :func:`_by_bucket`, given the :func:`_grouping` index: the rows × n samples
+    back in place."""
     out = np.empty(rows * n, dtype=np.int64)
     if n % block:
-        order, _ = _sample_order(buckets, block, n)
-        out[order] = values
+        out[index] = values
     else:
-        by_block, _ = _block_order(buckets)
-        out.reshape(-1, block)[by_block] = values.reshape(-1, block)
+        out.reshape(-1, block)[index] = values.reshape(-1, block)
     return out.reshape(rows, n)
-
-
-def _bucket_counts(buckets: np.ndarray, block: int, n: int) -> np.ndarray:
-    """Samples per bucket (what the decoder checks the model entries against)."""
-    if n % block:
-        return _sample_order(buckets, block, n)[1]
-    return _block_order(buckets)[1] * block
 
 
 def encode_residuals(q: np.ndarray, block: int, coder: Coder = "ans") -> tuple[bytes, float]:
@@ -188,7 +181,7 @@ def decode_residuals(
     buckets = np.cumsum(deltas.reshape(rows, nb) - (N_BUCKETS - 1), axis=1)
     if buckets.min() < 0 or buckets.max() >= N_BUCKETS:
         raise CorruptStreamError("decoded scale bucket out of range")
-    counts = _bucket_counts(buckets, block, n)
+    index, counts = _grouping(buckets, block, n)
     if [k for k, *_ in entries] != [int(k) for k in np.flatnonzero(counts)]:
         raise CorruptStreamError("residual models do not match the decoded scale buckets")
     values = np.empty(rows * n, dtype=np.int64)
@@ -203,4 +196,4 @@ def decode_residuals(
         start += part.size
     if isinstance(dec, rans.GroupDecoder):
         dec.finish()
-    return _from_buckets(values, buckets, block, rows, n)
+    return _from_buckets(values, index, block, rows, n)
