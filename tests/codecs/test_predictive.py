@@ -215,3 +215,20 @@ def test_level_max_cost_figures():
     x = rec.samples.astype(np.int64)
     decisions = count_decisions(x, np.array([-1]), int(x.min()), int(x.max()))
     assert x.size <= decisions <= 40 * x.size  # a zero flag at least, a bounded code at most
+
+
+def test_reference_channels_follow_the_correlated_earlier_channel() -> None:
+    """Each channel's reference is the earlier channel its first differences follow; the
+    correlations match numpy's on the same (subsampled) differences."""
+    from ratecraft.codecs.classical.lpc import _difference_correlation, choose_references
+
+    rng = np.random.default_rng(5)
+    base = np.cumsum(rng.normal(0, 30, (3, 20000)), axis=1)
+    noise = rng.normal(0, 5, (6, 20000))
+    x = np.rint(np.vstack([base, base[[2, 0, 1]]]) + noise).astype(np.int64)
+    assert list(choose_references(x, True)) == [-1, -1, -1, 2, 0, 1]
+    assert list(choose_references(x, False)) == [-1] * 6
+    stride = 7
+    t = np.arange(0, x.shape[1] - 1, stride)[: (x.shape[1] - 1) // stride]
+    want = np.tril(np.corrcoef(x[:, t + 1] - x[:, t]), -1)
+    assert np.allclose(_difference_correlation(x, stride), want, atol=1e-9)

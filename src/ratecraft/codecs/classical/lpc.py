@@ -16,6 +16,7 @@ from ratecraft.codecs.classical.prediction import COEF_SHIFT, N_CROSS, ORDERS, P
 from ratecraft.codecs.threads import in_chunk_worker
 
 _COEF_BITS = 14.0  # rough cost of one stored coefficient, for order selection
+_CORR_SAMPLES = 2048  # differences per channel that choose reference channels
 
 
 @njit(cache=True, nogil=True)
@@ -254,26 +255,20 @@ _serial_gram = njit(cache=True, nogil=True)(gram_matrices.py_func)
 _serial_refit = njit(cache=True, nogil=True)(trimmed_refit.py_func)
 
 
-@njit(cache=True, nogil=True)
-def _difference_correlation(x, stride):  # pragma: no cover - compiled
-    n_ch, n = x.shape
-    m = (n - 1) // stride
-    d = np.empty((n_ch, m))
-    for c in range(n_ch):
-        for i in range(m):
-            t = i * stride
-            d[c, i] = float(x[c, t + 1] - x[c, t])
-        d[c] -= d[c].mean()
-    norm = np.sqrt((d * d).sum(axis=1))
-    corr = np.zeros((n_ch, n_ch))
-    for a in range(n_ch):
-        for b in range(a):
-            s = 0.0
-            for i in range(m):
-                s += d[a, i] * d[b, i]
-            den = norm[a] * norm[b]
-            corr[a, b] = s / den if den > 0 else 0.0
-    return corr
+def _difference_correlation(x: np.ndarray, stride: int) -> np.ndarray:
+    """Correlations of the channels' first differences (every ``stride``-th), lower triangle.
+
+    One BLAS product (``d @ d.T``): at 384 channels the pairwise loop it replaces took half of
+    a chunk's encode time.
+    """
+    t = np.arange(0, x.shape[1] - 1, stride)[: (x.shape[1] - 1) // stride]
+    d = x[:, t + 1].astype(np.float64) - x[:, t]
+    d -= d.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ij,ij->i", d, d))
+    den = np.outer(norm, norm)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(den > 0, (d @ d.T) / den, 0.0)
+    return np.tril(corr, -1)
 
 
 def choose_references(x: np.ndarray, use_neighbours: bool) -> np.ndarray:
@@ -282,7 +277,7 @@ def choose_references(x: np.ndarray, use_neighbours: bool) -> np.ndarray:
     refidx = np.full(n_ch, -1, dtype=np.int64)
     if not use_neighbours or n_ch < 2 or n < 8:
         return refidx
-    corr = _difference_correlation(x, max(1, n // 16384))
+    corr = _difference_correlation(x, max(1, n // _CORR_SAMPLES))
     for c in range(1, n_ch):
         best = int(np.argmax(np.abs(corr[c, :c])))
         if abs(corr[c, best]) > 0.1:
