@@ -454,6 +454,19 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
             to_output(np.concatenate(parts, axis=1), x.dtype) if parts else x.copy()
         )
 
+    def stream_encoder(self, **options: Any) -> Any:
+        """A :class:`~ratecraft.codecs.learned.spike_lfp_stream.StreamEncoder`: windows pushed
+        one at a time (``push(window) -> bytes``), state carried between them."""
+        from ratecraft.codecs.learned.spike_lfp_stream import StreamEncoder
+
+        return StreamEncoder(self, **options)
+
+    def stream_decoder(self) -> Any:
+        """The :class:`~ratecraft.codecs.learned.spike_lfp_stream.StreamDecoder` of this model."""
+        from ratecraft.codecs.learned.spike_lfp_stream import StreamDecoder
+
+        return StreamDecoder(self)
+
     def stream_params(self) -> dict[str, Any]:
         return {}  # everything the decoder needs is in the model the header names
 
