@@ -66,6 +66,22 @@ _MAD_TO_SIGMA = 0.6745
 _REFRACTORY_MS = 1.0
 _SEARCH_MS = 0.5
 _FILL = 0.995
+# integer samples: a layer step finer than this changes nothing the rounded output shows, it
+# only spends the budget (at 20x a 1024-channel LFP layer would code ~15 bits a coefficient)
+_MIN_INT_STEP = 0.5
+
+
+_BLAS: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """A context that limits BLAS to one thread (threadpoolctl's controller, made once)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def _sos(fs: float) -> np.ndarray:
@@ -84,6 +100,7 @@ class _Shared:
         self.fs = float(codec.fs)
         self.rows = int(codec.state["klt"].shape[0])
         self.klt = np.asarray(codec.state["klt"], np.float64)
+        self.klt32 = self.klt.astype(np.float32)
         self.book = np.asarray(codec.state["codebook"], np.float64)
         self.pre, self.post = codec._window()
         self.width = self.book.shape[1]
@@ -200,8 +217,13 @@ class _Shared:
         return self._ops[key]
 
     def lfp(self, x: np.ndarray) -> np.ndarray:
-        """The KLT-rotated LFP of a window (the LFP mode's layer before its DWT)."""
-        return np.asarray(self.klt @ (x @ self._op("down", x.shape[1])))
+        """The KLT-rotated LFP of a window (the LFP mode's layer before its DWT), in float32:
+        the encoder's analysis only (the decoder's synthesis, :meth:`layer`, is float64)."""
+        key = ("down32", x.shape[1])
+        if key not in self._ops:
+            self._ops[key] = self._op("down", x.shape[1]).astype(np.float32)
+        down = self._ops[key]
+        return np.asarray(self.klt32 @ (x.astype(np.float32) @ down))
 
     def layer(self, coeffs: np.ndarray, m: int, n: int) -> np.ndarray:
         if self.residual:
@@ -284,7 +306,15 @@ class StreamEncoder:
 
     def push(self, window: np.ndarray, *, reconstruction: bool = False) -> Any:
         """The bytes of one window (rows × frames); with ``reconstruction=True`` also what the
-        decoder will return for it: ``(bytes, array)``."""
+        decoder will return for it: ``(bytes, array)``.
+
+        Runs on one thread (BLAS included): a window's products are too small to gain from
+        more, and a BLAS thread that has to wait for a busy core slows every call several
+        times over."""
+        with _one_blas_thread():
+            return self._push(window, reconstruction)
+
+    def _push(self, window: np.ndarray, reconstruction: bool) -> Any:
         x = np.asarray(window)
         if x.ndim != 2 or x.shape[0] != self.s.rows or not 0 < x.shape[1] <= _MAX_FRAMES:
             raise BadInputError(
@@ -320,7 +350,8 @@ class StreamEncoder:
         self.closed = True
         if not self.raw.shape[1]:
             return (b"", None) if reconstruction else b""
-        return self._emit(self.raw.shape[1], b"", reconstruction)
+        with _one_blas_thread():
+            return self._emit(self.raw.shape[1], b"", reconstruction)
 
     def _emit(self, k: int, first: bytes, reconstruction: bool) -> Any:
         """Code the oldest ``k`` held samples: the band-pass's backward pass runs over all the
@@ -414,22 +445,23 @@ class StreamEncoder:
             return coded[step][0]
 
         target = None if self.ratio is None else rows * n * self.dtype.itemsize / self.ratio
-        step = self.step
+        floor = _MIN_INT_STEP if self.dtype.kind in "iu" else 1e-6
+        step = max(self.step, floor)
         if target is not None and self.control is None:  # the first window: a real search
             top = 4.0 * float(max(np.abs(z).max(initial=0), np.abs(xf).max(initial=0))) + 1.0
             try:
                 step = search(
                     lambda v: fixed + len(layer(v)),
                     max(target - fixed, 1.0) + fixed,
-                    Knob(1e-6, top),
-                    start=min(max(step, 1e-6), top),
+                    Knob(floor, max(top, floor)),
+                    start=min(step, max(top, floor)),
                     fill=_FILL,
                 )
             except Unreachable:
                 step = top
             self.control = StreamControl(step, target)
         elif self.control is not None:
-            step = self.control.knob
+            step = max(self.control.knob, floor)
         step = float(np.float32(step))
         body = pack_sections([lv, events, layer(step)])
         flags = _LEVELS if new_levels else 0
@@ -437,6 +469,7 @@ class StreamEncoder:
         packet = struct.pack("<II", len(rest) - 11, zlib.crc32(rest)) + rest
         if self.control is not None and target is not None:
             self.control.push(len(packet), rows * n, target)
+            self.control.knob = max(self.control.knob, floor)  # underspent at the floor: stay
         self.step = step
         self.steps_used.append(step)
         recon = None
