@@ -110,10 +110,16 @@ def _from_buckets(
 
 
 def encode_residuals(
-    q: np.ndarray, block: int, coder: Coder = "ans", *, estimate: bool = True
+    q: np.ndarray,
+    block: int,
+    coder: Coder = "ans",
+    *,
+    estimate: bool = True,
+    side_level: int = 10,
 ) -> tuple[bytes, float]:
     """Code residuals ``q`` (rows × frames, int64); returns the bytes and estimated bits
-    (``estimate=False``: the same bytes, and nan for the bits, which are not computed)."""
+    (``estimate=False``: the same bytes, and nan for the bits, which are not computed).
+    ``side_level``: the zstd level of the model section (any level decodes alike)."""
     rows = q.shape[0]
     if q.size == 0:
         return pack_sections([b"", b""]), 0.0
@@ -146,7 +152,7 @@ def encode_residuals(
         if shift:
             groups.append((sym & ((1 << shift) - 1), UniformModel(shift)))
             est += shift * sym.size
-    side_blob = zstandard.ZstdCompressor(level=10).compress(b"".join(side))
+    side_blob = zstandard.ZstdCompressor(level=side_level).compress(b"".join(side))
     coded = rans.encode_groups(groups) if coder == "rans" else encode_groups(groups)
     payload = pack_sections([side_blob, coded])
     return payload, est + 8.0 * len(side_blob) if estimate else math.nan

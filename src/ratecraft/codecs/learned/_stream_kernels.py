@@ -3,10 +3,9 @@
 ``scipy.signal.sosfilt`` runs one channel's biquads sample after sample: each output waits
 for the one before, so a 1024-channel × 20 ms window spends ~2 ms per pass in that chain.
 Here the inner loop runs across channels, whose chains are independent, so the compiler
-vectorizes it (and the caller runs blocks of channels on threads: every kernel releases the
-GIL); the forward pass reads the window as it comes (channels × frames, any number
-type) and writes time-major float32, the backward pass reads that in reverse and writes
-channels × frames again, so no transpose is ever copied. Direct form II transposed, as
+vectorizes it; the forward pass reads the window time-major (one transposed copy of the
+raw samples) and writes time-major float32, the backward pass reads that in reverse and
+writes channels × frames again. Direct form II transposed, as
 ``sosfilt``, in float32 (the detector's view: nothing the decoder recomputes).
 """
 
@@ -18,13 +17,14 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def forward(x: np.ndarray, sos: np.ndarray, z: np.ndarray, out: np.ndarray) -> None:
-    """``out[t, r]`` = the sections ``sos`` (S × 6, float32) run over ``x[r, t]`` from the
-    state ``z`` (S × 2 × rows, float32, updated in place)."""
-    rows, n = x.shape
+    """``out[t, r]`` = the sections ``sos`` (S × 6, float32) run over time-major ``x[t, r]``
+    (any number type) from the state ``z`` (S × 2 × rows, float32, updated in place)."""
+    n, rows = x.shape
     for t in range(n):
         yt = out[t]
+        xt = x[t]
         for r in range(rows):
-            yt[r] = x[r, t]
+            yt[r] = xt[r]
         for s in range(sos.shape[0]):
             b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
             z0 = z[s, 0]
@@ -199,3 +199,45 @@ def spike_mask(
             for i in range(lo, hi):
                 mask[c, offs[b] + i] = True
     return mask
+
+
+@njit(cache=True, nogil=True)
+def match(
+    band: np.ndarray,
+    tail: np.ndarray,
+    chan: np.ndarray,
+    times: np.ndarray,
+    book: np.ndarray,
+    norm: np.ndarray,
+    pre: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per event: the codeword nearest to its trough-normalized snippet (``book`` rows,
+    squared norms ``norm``; the trough ``pre`` samples in) and the trough depth. Samples
+    before the window come from ``tail`` (rows × pre), past the band's end count as 0."""
+    k, width = book.shape
+    ahead = band.shape[1]
+    shape = np.empty(times.size, np.int64)
+    depth = np.empty(times.size, np.float64)
+    snip = np.empty(width, np.float64)
+    for e in range(times.size):
+        c = chan[e]
+        for j in range(width):
+            u = times[e] - pre + j
+            if u < 0:
+                snip[j] = tail[c, pre + u]
+            elif u < ahead:
+                snip[j] = band[c, u]
+            else:
+                snip[j] = 0.0
+        d = max(-snip[pre], 1e-9)
+        best, arg = np.inf, 0
+        for w in range(k):
+            dot = 0.0
+            for j in range(width):
+                dot += snip[j] * book[w, j]
+            v = norm[w] - 2.0 * dot / d
+            if v < best:
+                best, arg = v, w
+        shape[e] = arg
+        depth[e] = d
+    return shape, depth

@@ -162,7 +162,7 @@ class _Shared:
 
     def code_layer(self, q: np.ndarray) -> bytes:
         """Quantized coefficients → one scale-context rANS section (no bit estimate)."""
-        return encode_residuals(q, self.block, "rans", estimate=False)[0]
+        return encode_residuals(q, self.block, "rans", estimate=False, side_level=3)[0]
 
     def decode_layer(self, buf: memoryview, m: int) -> np.ndarray:
         return decode_residuals(buf, self.rows, m, self.block, "rans")
@@ -335,7 +335,7 @@ class StreamEncoder:
         if self.zi is None:  # start in the steady state of the first sample (no step)
             self.zi = (s.zi[:, :, None] * x[None, None, :, 0]).astype(np.float32)
         y = np.empty((x.shape[1], s.rows), np.float32)
-        kernels.forward(x, s.sos32, self.zi, y)
+        kernels.forward(np.ascontiguousarray(x.T), s.sos32, self.zi, y)
         self.raw = np.concatenate([self.raw, x], axis=1) if self.raw.size else x.copy()
         self.fwd = np.concatenate([self.fwd, y], axis=0) if self.fwd.size else y
         k = self.raw.shape[1] - self.lookahead
@@ -380,15 +380,14 @@ class StreamEncoder:
         chan, t = kernels.detect(
             band, n, self.levels, self.below, self.last, self.frame, s.gap, s.search
         )
-        ext = np.concatenate([self.tail, band, np.zeros((s.rows, s.width + s.search))], axis=1)
-        self.tail = ext[:, n : n + s.pre].copy()
-        p = s.pre
+        tail = self.tail
+        self.tail = (
+            band[:, n - s.pre : n].copy()
+            if n >= s.pre
+            else (np.concatenate([tail, band[:, :n]], axis=1)[:, -s.pre :])
+        )
         if chan.size:
-            snip = ext[chan[:, None], t[:, None] + np.arange(s.width)[None, :]]
-            dep = np.maximum(-ext[chan, t + p], 1e-9)
-            shapes = snip / dep[:, None]
-            dist = s.norm[None, :] - 2.0 * shapes @ s.book.T
-            shape = np.argmin(dist, axis=1).astype(np.int64)
+            shape, dep = kernels.match(band, tail, chan, t, s.book, s.norm, s.pre)
             g = np.log(np.maximum(dep / self.levels[chan], 1.0)) / s.cfg.gain_step
             gain = np.clip(np.rint(g), 0, s.n_gains - 1).astype(np.int64)
             order = np.lexsort((chan, t))
