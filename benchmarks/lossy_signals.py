@@ -27,8 +27,12 @@ timed run after the rate search, pinned to ``--cores`` CPUs; ``fit`` time is sep
 
 A throughput section follows for every learned codec that ran: encode speed on a simulated
 256-channel 20 kHz stream (target: at least real time on 2 cores) and the latency of one
-1024-channel × 20 ms window (target: under 10 ms), wall clock with the process's CPU time beside
-it (the machine may be shared; ``--no-throughput`` skips the section).
+1024-channel × 20 ms window, wall clock with the process's CPU time beside it (the machine may
+be shared; ``--no-throughput`` skips the section): ``encode(window)`` as a recording of its
+own, and — for codecs with a streamed path (``spike-lfp``: ``stream_encoder().push(window)``,
+state carried between windows) — the median of 25 streamed windows after 3 untimed ones, which
+is what the ≤ 10 ms target (issue 14) judges; the stream is decoded and scored too. When the
+fit chose LFP mode, a residual-mode model of the same geometry is streamed and timed as well.
 
 It ends with the targets of issue 3 at 20x and 200x, measured on the best classical baseline:
 the bars the learned codecs must clear. A learned codec is judged only when it has run here.
@@ -322,6 +326,7 @@ LATENCY_TARGET_MS = 10.0
 # electrodes) its events alone need more than 1/200 of the raw rate, so 200x is refused there
 THROUGHPUT_RATIOS: dict[str, tuple[float, ...]] = {"spike-lfp": (20.0, 100.0)}
 THROUGHPUT_REPEATS = 5
+STREAM_WARMUP, STREAM_WINDOWS = 3, 25  # streamed windows: untimed, then timed (median)
 # Speed depends on the architecture, not on how long it trained: one short epoch is enough.
 _SHORT_TRAINING: dict[str, Any] = {"train": {"epochs": 1}, "max_windows": 64}
 THROUGHPUT_CONFIG: dict[str, dict[str, Any]] = {
@@ -369,12 +374,57 @@ def _throughput_row(
             window_latency_ms_min=1e3 * min(wall),
             window_cpu_ms_median=1e3 * float(np.median(cpu)),
         )
+        if hasattr(wide, "stream_encoder"):
+            row.update(_streamed_windows(wide, data["wide_stream"]))
+            if not wide.config.residual:  # the fit chose LFP mode: time residual mode too
+                res = get_codec(name, {**cfg, "residual": True}).fit(data["wide_train"])
+                timed = _streamed_windows(res, data["wide_stream"], ratio=ratio)
+                row.update({f"residual_{k}": v for k, v in timed.items()})
     except (BadInputError, RatecraftError) as exc:
         row.update(status="refused", note=" ".join(str(exc).split()))
     row["meets_realtime"] = (row.get("encode_x_realtime") or 0.0) >= 1.0
-    row["meets_latency"] = row.get("window_latency_ms_median", math.inf) < LATENCY_TARGET_MS
+    # an implant streams: where the codec has a streamed path, that is the latency judged
+    latency = row.get("stream_latency_ms_median", row.get("window_latency_ms_median"))
+    row["meets_latency"] = (latency if latency is not None else math.inf) <= LATENCY_TARGET_MS
     row["load_average_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return row
+
+
+def _streamed_windows(codec: Any, rec: Recording, ratio: float | None = None) -> dict[str, Any]:
+    """Latency of ``push(window)`` on a codec's streamed path (state carried between windows,
+    one search on the first window, then per-stream rate control at ``ratio``, default the
+    fitted one): every window of ``rec`` pushed in order, the first ``STREAM_WARMUP`` untimed;
+    the stream is then decoded and scored against ``rec``."""
+    from ratecraft.metrics import spike_metrics
+
+    frames = round(WINDOW_MS * 1e-3 * rec.sample_rate)
+    x = rec.samples
+    enc = codec.stream_encoder() if ratio is None else codec.stream_encoder(ratio=ratio)
+    blob, wall, cpu = b"", [], []
+    for i, first in enumerate(range(0, x.shape[1] - frames + 1, frames)):
+        win = np.ascontiguousarray(x[:, first : first + frames])
+        w0, c0 = time.perf_counter(), time.process_time()
+        blob += enc.push(win)
+        if i >= STREAM_WARMUP:
+            wall.append(time.perf_counter() - w0)
+            cpu.append(time.process_time() - c0)
+    blob += enc.flush()
+    used = (x.shape[1] // frames) * frames
+    dec = codec.stream_decoder()
+    out = np.concatenate(dec.push(blob), axis=1)
+    dec.finish()
+    m = spike_metrics(x[:, :used], out, rec.sample_rate)
+    return dict(
+        stream_mode="residual" if codec.config.residual else "lfp",
+        stream_windows_timed=len(wall),
+        stream_latency_ms_median=1e3 * float(np.median(wall)),
+        stream_latency_ms_min=1e3 * min(wall),
+        stream_cpu_ms_median=1e3 * float(np.median(cpu)),
+        stream_lookahead_ms=1e3 * enc.lookahead / rec.sample_rate,
+        stream_ratio=x[:, :used].nbytes / len(blob),
+        stream_spike_f1=m["spike_f1"],
+        stream_spike_window_sndr_db=m["spike_window_sndr_db"],
+    )
 
 
 def throughput(names: list[str], quick: bool) -> list[dict[str, Any]]:
@@ -389,7 +439,9 @@ def throughput(names: list[str], quick: bool) -> list[dict[str, Any]]:
     seconds = 0.5 if quick else 1.0
     opts = dict(sample_rate=STREAM_RATE_HZ)
     frames = round(WINDOW_MS * 1e-3 * STREAM_RATE_HZ)
-    wide = simulate_recording(n_channels=WINDOW_CHANNELS, duration_s=0.05, seed=8, **opts)[0]
+    # the streamed path's windows: STREAM_WARMUP untimed, then STREAM_WINDOWS timed
+    span = (STREAM_WARMUP + STREAM_WINDOWS) * WINDOW_MS * 1e-3
+    wide = simulate_recording(n_channels=WINDOW_CHANNELS, duration_s=span, seed=8, **opts)[0]
     data = {
         "stream": simulate_recording(
             n_channels=STREAM_CHANNELS, duration_s=seconds, seed=7, **opts
@@ -401,6 +453,7 @@ def throughput(names: list[str], quick: bool) -> list[dict[str, Any]]:
             n_channels=WINDOW_CHANNELS, duration_s=0.25, seed=1008, **opts
         )[0],
         "window": _slice(wide, 0, frames),
+        "wide_stream": wide,
     }
     rows = []
     for name in names:
@@ -417,8 +470,11 @@ def throughput_table(rows: list[dict[str, Any]]) -> str:
         "model B",
         f"encode {STREAM_CHANNELS} ch × {STREAM_RATE_HZ / 1000:g} kHz (S/s)",
         "× real time, wall (CPU) — target ≥ 1",
-        f"{WINDOW_CHANNELS} ch × {WINDOW_MS:g} ms window, median ms wall (CPU) — "
-        f"target < {LATENCY_TARGET_MS:g}",
+        f"one {WINDOW_CHANNELS} ch × {WINDOW_MS:g} ms window, encode(window): median ms wall (CPU)",
+        f"streamed windows, push(window): median ms wall (CPU) — target ≤ {LATENCY_TARGET_MS:g}",
+        "streamed: mode, real ratio, spike F1, spike-win SNDR dB",
+        "streamed in residual mode (when the fit chose LFP): median ms wall (CPU), real ratio, "
+        "spike-win SNDR dB",
         "load avg",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
@@ -436,8 +492,25 @@ def throughput_table(rows: list[dict[str, Any]]) -> str:
                 f"({num(r.get('encode_x_realtime_cpu'), '.2f')}) "
                 + ("PASS" if r["meets_realtime"] else "FAIL"),
                 f"{num(r.get('window_latency_ms_median'), '.1f')} "
-                f"({num(r.get('window_cpu_ms_median'), '.1f')}) "
+                f"({num(r.get('window_cpu_ms_median'), '.1f')})",
+                f"{num(r.get('stream_latency_ms_median'), '.1f')} "
+                f"({num(r.get('stream_cpu_ms_median'), '.1f')}) "
                 + ("PASS" if r["meets_latency"] else "FAIL"),
+                (
+                    f"{r['stream_mode']}, {r['stream_ratio']:.1f}x, "
+                    f"{num(r.get('stream_spike_f1'), '.3f')}, "
+                    f"{num(r.get('stream_spike_window_sndr_db'), '.1f')}"
+                    if "stream_mode" in r
+                    else "–"
+                ),
+                (
+                    f"{r['residual_stream_latency_ms_median']:.1f} "
+                    f"({r['residual_stream_cpu_ms_median']:.1f}), "
+                    f"{r['residual_stream_ratio']:.1f}x, "
+                    f"{num(r.get('residual_stream_spike_window_sndr_db'), '.1f')}"
+                    if "residual_stream_latency_ms_median" in r
+                    else "–"
+                ),
                 num(r.get("load_average_1min"), ".1f"),
             ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")

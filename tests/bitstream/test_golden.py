@@ -64,15 +64,17 @@ def test_golden_files_decode(version: str) -> None:
         assert _same(out, want, bool(case["model"])), name
 
 
-@pytest.mark.parametrize("folder", ["predictive-v2", "predictive-v3", "quant-v3"])
+@pytest.mark.parametrize("folder", ["predictive-v2", "predictive-v3", "quant-v3", "spike-lfp-v2"])
 def test_codec_payload_versions_decode(folder: str) -> None:
-    """A codec's newer payload version inside today's container (``<codec>-v<N>``)."""
+    """A codec's newer payload version inside today's container (``<codec>-v<N>``); trained
+    codecs' files name their model folder."""
     path = GOLDEN / folder
     codec, _, version = folder.rpartition("-v")
     for name, case in _cases(folder):
         with ContainerReader(path / f"{name}.rcz") as reader:
             assert reader.header.codec == codec and reader.header.codec_version == int(version)
-        out = _array(decode(path / f"{name}.rcz"))
+        model = path / case["model"] if case.get("model") else None
+        out = _array(decode(path / f"{name}.rcz", model))
         want = _expected(path, case["expected"])
         assert out.dtype == want.dtype and np.array_equal(out, want), name
 

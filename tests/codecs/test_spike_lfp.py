@@ -171,3 +171,17 @@ def test_corrupt_payloads_fail_cleanly(codec200, test_pair):
         except CorruptStreamError:
             continue
         assert out.shape == (4, frames) and out.dtype == np.int16
+
+
+def test_chunks_crowded_by_events_use_the_coarse_event_code(codec200, train, test_pair):
+    rec = test_pair[0]
+    blob, stats = codec200.encode_with_stats(rec)
+    assert all(b["coarse_events"] for b in stats.blocks)  # 200x: events take most of it
+    np.testing.assert_array_equal(codec200.decode(blob).samples, codec200.reconstruct(rec).samples)
+    codec200._coarse = True  # the coarse code spends fewer bits per event on the same events
+    coarse = codec200._code_events(codec200._event_symbols(*codec200._events(rec.samples * 1.0)))
+    codec200._coarse = False
+    fine = codec200._code_events(codec200._event_symbols(*codec200._events(rec.samples * 1.0)))
+    assert len(coarse[0]) < 0.95 * len(fine[0])  # (FAST: 8 shapes, only the gains merge)
+    codec20 = get_codec("spike-lfp", FAST).fit(train, Budget(ratio=20))
+    assert not any(b["coarse_events"] for b in codec20.encode_with_stats(rec)[1].blocks)

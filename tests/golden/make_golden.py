@@ -111,6 +111,13 @@ def main(out: Path) -> None:
 CODEC_PLANS: dict[str, dict[str, dict]] = {
     "predictive": {"predictive-fast": {"level": "fast"}, "predictive-max": {"level": "max"}},
     "quant": {"quant-step4": {"step": 4}},
+    # trained: fitted to each input at the ratio ("budget"), model folder saved beside it;
+    # "lfp-dense": LFP mode kept (fitted without a budget, then coded at the ratio) with many
+    # events, so its chunks use the coarse event code
+    "spike-lfp": {
+        "spike-lfp-20x": {"budget": 20},
+        "spike-lfp-60x-lfp-dense": {"budget": 60, "keep_mode": True, "k_detect": 3.0},
+    },
 }
 
 
@@ -128,20 +135,32 @@ def codec_files(name: str, out: Path) -> None:
     np.savez_compressed(out / "inputs.npz", recording=rec.samples, implant=implant.samples)
     manifest = {}
     decoded = {}
-    for label, config in CODEC_PLANS[name].items():
+    for label, plan in CODEC_PLANS[name].items():
+        config = {k: v for k, v in plan.items() if k not in ("budget", "keep_mode")}
+        budget = Budget(ratio=plan["budget"]) if "budget" in plan else None
         for key, data in (("recording", rec), ("implant", implant)):
-            blob = get_codec(name, config).encode(data)
-            back = decode(blob).samples
+            codec = get_codec(name, config)
+            model = None
+            if budget is not None:
+                if plan.get("keep_mode"):
+                    codec.fit(data)
+                    codec.budget = budget
+                else:
+                    codec.fit(data, budget)
+                model = f"{label}-{key}.model"
+                codec.save(out / model)
+            blob = codec.encode(data)
+            back = decode(blob, codec if model else None).samples
             lossless = np.array_equal(back, data.samples)
             if not lossless:
                 decoded[f"{label}-{key}"] = back
             (out / f"{label}-{key}.rcz").write_bytes(blob)
             manifest[f"{label}-{key}"] = {
                 "input": key,
-                "budget": None,
-                "config": config,
+                "budget": None if budget is None else budget.describe(),
+                "config": {**config, **({"keep_mode": True} if plan.get("keep_mode") else {})},
                 "bytes": len(blob),
-                "model": None,
+                "model": model,
                 "expected": f"inputs.npz:{key}" if lossless else f"expected.npz:{label}-{key}",
             }
     if decoded:

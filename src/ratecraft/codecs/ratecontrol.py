@@ -17,7 +17,8 @@ container meets R** — bytes measured by encoding for real, headers included, n
   over the chunks left. The move uses the measured slope of bits per sample against log2 of the
   knob (about −1 per octave for a quantizer step at high rate; from the chunks seen so far once
   two knobs differ), at most two octaves per chunk; inside ±1% of the running target nothing
-  moves.
+  moves. :class:`StreamControl` is the same control for a stream of unknown length (windows
+  pushed one at a time): the deficit is always spread over the next ``HORIZON`` windows.
 - A codec that controls its rate chunk by chunk runs :func:`search` on each chunk's payload
   against ``BlockContext.target_bytes``: the whole budget less the container's own overhead
   (:func:`ratecraft.bitstream.container.overhead_bytes`), spread by frames. No codec hard-codes
@@ -37,7 +38,7 @@ from ratecraft.errors import BadInputError
 if TYPE_CHECKING:
     from ratecraft.codecs.base import Codec
 
-__all__ = ["PROBE_SAMPLES", "ChunkControl", "Knob", "fit_ratio", "search"]
+__all__ = ["PROBE_SAMPLES", "ChunkControl", "Knob", "StreamControl", "fit_ratio", "search"]
 
 PROBE_SAMPLES = 1 << 19  # the excerpt a search runs on before the whole data
 
@@ -236,3 +237,20 @@ class ChunkControl:
         octaves = min(max(octaves, -self.MAX_OCTAVES), self.MAX_OCTAVES)
         knob = self.knob * 2.0**octaves
         self.knob = float(max(1, round(knob))) if self.integer else knob
+
+
+class StreamControl(ChunkControl):
+    """:class:`ChunkControl` for an open-ended stream of windows: the running deficit is spread
+    over the next :attr:`HORIZON` windows, whatever has been pushed so far."""
+
+    HORIZON = 25
+
+    def __init__(self, knob: float, target: float, *, integer: bool = False) -> None:
+        super().__init__(knob, [float(target)] * (self.HORIZON + 1), integer=integer)
+
+    def push(self, payload_bytes: int, samples: int, target: float) -> None:
+        """After a window of ``samples`` values took ``payload_bytes`` (its budget:
+        ``target``): set the next window's knob."""
+        self._targets[self._i] = float(target)
+        self._targets.append(float(target))  # keeps HORIZON windows ahead
+        self.update(payload_bytes, samples, samples)

@@ -15,6 +15,7 @@ version says which.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Literal
 
@@ -108,8 +109,17 @@ def _from_buckets(
     return out.reshape(rows, n)
 
 
-def encode_residuals(q: np.ndarray, block: int, coder: Coder = "ans") -> tuple[bytes, float]:
-    """Code residuals ``q`` (rows × frames, int64); returns the bytes and estimated bits."""
+def encode_residuals(
+    q: np.ndarray,
+    block: int,
+    coder: Coder = "ans",
+    *,
+    estimate: bool = True,
+    side_level: int = 10,
+) -> tuple[bytes, float]:
+    """Code residuals ``q`` (rows × frames, int64); returns the bytes and estimated bits
+    (``estimate=False``: the same bytes, and nan for the bits, which are not computed).
+    ``side_level``: the zstd level of the model section (any level decodes alike)."""
     rows = q.shape[0]
     if q.size == 0:
         return pack_sections([b"", b""]), 0.0
@@ -120,7 +130,7 @@ def encode_residuals(q: np.ndarray, block: int, coder: Coder = "ans") -> tuple[b
     values, counts = _by_bucket(q, buckets, block)
     groups: list[tuple[np.ndarray, Model]] = [(deltas, delta_model)]
     side = [quantize_counts(delta_model.counts).tobytes()]
-    est = delta_model.estimated_bits(deltas)
+    est = delta_model.estimated_bits(deltas) if estimate else 0.0
     start = 0
     for k in np.flatnonzero(counts):
         seg = values[start : start + counts[k]]
@@ -130,7 +140,11 @@ def encode_residuals(q: np.ndarray, block: int, coder: Coder = "ans") -> tuple[b
         span = top - low + 1
         shift = max(0, int(span - 1).bit_length() - _MODEL_BITS)
         hi = sym >> shift if shift else sym
-        model, bits = fit_model_and_bits(hi, (span - 1 >> shift) + 1)
+        if estimate:
+            model, bits = fit_model_and_bits(hi, (span - 1 >> shift) + 1)
+        else:
+            hist = np.bincount(hi, minlength=(span - 1 >> shift) + 1)
+            model, bits = SymbolModel(dequantize_counts(quantize_counts(hist))), 0.0
         codes = quantize_counts(model.counts)
         side.append(_ENTRY.pack(int(k), low, shift, len(codes)) + codes.tobytes())
         groups.append((hi, model))
@@ -138,10 +152,10 @@ def encode_residuals(q: np.ndarray, block: int, coder: Coder = "ans") -> tuple[b
         if shift:
             groups.append((sym & ((1 << shift) - 1), UniformModel(shift)))
             est += shift * sym.size
-    side_blob = zstandard.ZstdCompressor(level=10).compress(b"".join(side))
+    side_blob = zstandard.ZstdCompressor(level=side_level).compress(b"".join(side))
     coded = rans.encode_groups(groups) if coder == "rans" else encode_groups(groups)
     payload = pack_sections([side_blob, coded])
-    return payload, est + 8.0 * len(side_blob)
+    return payload, est + 8.0 * len(side_blob) if estimate else math.nan
 
 
 def decode_residuals(

@@ -43,6 +43,9 @@ _TAIL_MS = 3.0  # band-passed codewords keep this much ringing on each side
 _REFRACTORY_MS = 1.0  # as ratecraft.metrics.spikes.detect_spikes
 _MAD_TO_SIGMA = 0.6745
 _TEXTURE_SHAPE = (64, 1 << 15)  # comfort-noise texture: rows × samples
+# the coarse event code of a chunk whose events crowd out its layer (payload version 2):
+# gains in steps this many times the config's, shapes from the codebook merged to this many
+COARSE_GAIN, COARSE_SHAPES = 3, 8
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int, iters: int = 40) -> np.ndarray:
@@ -80,8 +83,10 @@ class SpikeEventCoder:
     fs: float | None
     state: dict[str, np.ndarray] | None
     state_version: int
-    _fbook: tuple[int, np.ndarray] | None
+    _fbook: tuple[Any, np.ndarray] | None
     _texture: np.ndarray | None
+    _coarse: bool  # the chunk being coded uses the coarse event code
+    _coarse_cache: tuple[int, dict[str, np.ndarray]] | None
 
     def _window(self) -> tuple[int, int]:
         assert self.fs is not None
@@ -89,8 +94,49 @@ class SpikeEventCoder:
             self.config.post_ms * 1e-3 * self.fs
         )
 
+    def _gain_step(self) -> float:
+        return self.config.gain_step * (COARSE_GAIN if self._coarse else 1)
+
     def _n_gains(self) -> int:
-        return math.ceil(math.log(_MAX_GAIN_RATIO) / self.config.gain_step) + 1
+        return math.ceil(math.log(_MAX_GAIN_RATIO) / self._gain_step()) + 1
+
+    def _book(self) -> tuple[np.ndarray, np.ndarray]:
+        """The codebook the chunk's events index, and each codeword's gain compensation."""
+        assert self.state is not None
+        if not self._coarse:
+            return self.state["codebook"], self.state["comp"]
+        coarse = self._coarse_model()
+        return coarse["book"], coarse["comp"]
+
+    def _coarse_model(self) -> dict[str, np.ndarray]:
+        """The coarse event code's shapes: the codebook merged to ``COARSE_SHAPES`` by k-means
+        (seeded: encoder and decoder derive the same from the model), each codeword's merged
+        shape (``of``) and their compensations."""
+        assert self.state is not None
+        if self._coarse_cache is None or self._coarse_cache[0] != self.state_version:
+            book = self.state["codebook"]
+            if len(book) <= COARSE_SHAPES:
+                merged, comp = book, self.state["comp"]
+            else:
+                merged = _kmeans(book, COARSE_SHAPES, self.config.seed)
+                comp = self._compensation(merged)
+            of = np.argmin(((book[:, None, :] - merged[None]) ** 2).sum(-1), axis=1)
+            self._coarse_cache = (self.state_version, {"book": merged, "comp": comp, "of": of})
+        return self._coarse_cache[1]
+
+    def _hist(self, key: str) -> np.ndarray:
+        """Training counts of an event symbol, regrouped for the coarse code."""
+        assert self.state is not None
+        hist = np.asarray(self.state[f"hist_{key}"], np.int64)
+        if not self._coarse or key in ("bucket", "channel"):
+            return hist
+        if key == "gain":
+            group = np.rint(np.arange(len(hist)) / COARSE_GAIN).astype(np.int64)
+            size = self._n_gains()
+        else:
+            group, size = self._coarse_model()["of"], len(self._coarse_model()["book"])
+        group = np.minimum(group, size - 1)
+        return np.bincount(group, weights=hist, minlength=size).astype(np.int64)
 
     def _events(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """Detections per channel, levels (|threshold| per channel) and band-passed signal."""
@@ -121,13 +167,20 @@ class SpikeEventCoder:
         else:
             shapes = snips / np.maximum(-snips[:, pre : pre + 1], 1e-9)
         book = _kmeans(shapes, k, self.config.seed)
+        return book, self._compensation(book)
+
+    def _compensation(self, book: np.ndarray) -> np.ndarray:
+        """Per codeword: 1 / the trough of its band-passed self (readers band-pass the decoded
+        signal once more), so a coded gain is the trough a detector sees."""
+        assert self.fs is not None
+        pre, _ = self._window()
         comp = np.ones(len(book))
         pad, near = round(_TAIL_MS * 1e-3 * self.fs), round(TOL_MS * 1e-3 * self.fs)
         filtered = bandpass(np.pad(book, ((0, 0), (pad, pad))), self.fs)
-        for j, row in enumerate(filtered):  # readers band-pass the decoded signal once more
+        for j, row in enumerate(filtered):
             trough = -row[max(pad + pre - near, 0) : pad + pre + near + 1].min()
             comp[j] = 1.0 / max(trough, 0.25)
-        return book, comp
+        return comp
 
     def _buckets(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Elias-gamma split of non-negative deltas: bit length, and the bits below the top."""
@@ -147,13 +200,13 @@ class SpikeEventCoder:
         snips = self._snippets(f, ev)[order] if len(times) else np.zeros((0, 1))
         depth = np.maximum(-snips[:, pre], 1e-9) if len(times) else np.zeros(0)
         shapes = snips / depth[:, None] if len(times) else snips
-        book = self.state["codebook"]
+        book = self._book()[0]
         shape = (
             np.argmin(((shapes[:, None, :] - book[None]) ** 2).sum(-1), axis=1)
             if len(times)
             else np.zeros(0, np.int64)
         )
-        g = np.log(np.maximum(depth / levels[chan], 1.0)) / self.config.gain_step
+        g = np.log(np.maximum(depth / levels[chan], 1.0)) / self._gain_step()
         gain = np.clip(np.rint(g), 0, self._n_gains() - 1).astype(np.int64)
         return times, chan, shape.astype(np.int64), gain
 
@@ -171,7 +224,7 @@ class SpikeEventCoder:
         times, chan, shape, gain = ev
         width = book.shape[1]
         out = np.zeros((rows, n + width))
-        amp = levels[chan] * np.exp(gain * self.config.gain_step) * self.state["comp"][shape]
+        amp = levels[chan] * np.exp(gain * self._gain_step()) * self._book()[1][shape]
         cols = times[:, None] + np.arange(width)[None, :]
         np.add.at(out, (chan[:, None], cols), amp[:, None] * book[shape])  # in event order
         return out[:, lead : lead + n]
@@ -186,7 +239,7 @@ class SpikeEventCoder:
     ) -> np.ndarray:
         """The decoded spike band: codewords at their troughs plus the comfort noise."""
         assert self.state is not None
-        out = self._place(n, rows, ev, levels, self.state["codebook"], self._window()[0])
+        out = self._place(n, rows, ev, levels, self._book()[0], self._window()[0])
         return out if noise is None else out + noise
 
     def _noise_for(self, rows: int, n: int, levels: np.ndarray, count: int) -> np.ndarray | None:
@@ -198,9 +251,10 @@ class SpikeEventCoder:
         """Each codeword band-passed as a reader's detector sees it, tails kept; trough offset."""
         assert self.state is not None and self.fs is not None
         pad = round(_TAIL_MS * 1e-3 * self.fs)
-        if self._fbook is None or self._fbook[0] != self.state_version:
-            wide = np.pad(self.state["codebook"], ((0, 0), (pad, pad)))
-            self._fbook = (self.state_version, bandpass(wide, self.fs))
+        key = (self.state_version, self._coarse)
+        if self._fbook is None or self._fbook[0] != key:
+            wide = np.pad(self._book()[0], ((0, 0), (pad, pad)))
+            self._fbook = (key, bandpass(wide, self.fs))
         return self._fbook[1], pad + self._window()[0]
 
     def _noise(self, rows: int, n: int, levels: np.ndarray, count: int) -> np.ndarray:
@@ -274,12 +328,11 @@ class SpikeEventCoder:
         assert self.state is not None
         times, chan, shape, gain = ev
         b, low = self._buckets(np.diff(times, prepend=0))
-        st = self.state
         groups: list[tuple[np.ndarray, Any]] = [
-            (np.minimum(b, BUCKETS - 1), _table(st["hist_bucket"])),
-            (chan, _table(st["hist_channel"])),
-            (shape, _table(st["hist_shape"])),
-            (gain, _table(st["hist_gain"])),
+            (np.minimum(b, BUCKETS - 1), _table(self._hist("bucket"))),
+            (chan, _table(self._hist("channel"))),
+            (shape, _table(self._hist("shape"))),
+            (gain, _table(self._hist("gain"))),
         ]
         groups += [(low[b == k], UniformModel(k - 1)) for k in range(2, BUCKETS) if (b == k).any()]
         return encode_groups(groups), sum(m.estimated_bits(v) for v, m in groups)
@@ -288,12 +341,12 @@ class SpikeEventCoder:
         st = self.state
         assert st is not None
         dec = GroupDecoder(buf)
-        b = dec.take(count, _table(st["hist_bucket"]))
+        b = dec.take(count, _table(self._hist("bucket")))
         if count and b.max() > int(n).bit_length():  # a delta longer than the chunk
             raise CorruptStreamError("spike-lfp: event time delta beyond the chunk")
-        chan = dec.take(count, _table(st["hist_channel"]))
-        shape = dec.take(count, _table(st["hist_shape"]))
-        gain = dec.take(count, _table(st["hist_gain"]))
+        chan = dec.take(count, _table(self._hist("channel")))
+        shape = dec.take(count, _table(self._hist("shape")))
+        gain = dec.take(count, _table(self._hist("gain")))
         low = np.zeros(count, np.int64)
         for k in range(2, BUCKETS):
             sel = b == k

@@ -9,6 +9,12 @@ A recording is split into what neuroscientists read from it:
   (time delta, channel, gain, codebook shape) under static ANS tables learned in ``fit``, with a
   closed loop that keeps every event detectable in the reconstruction
   (:mod:`ratecraft.codecs.learned.spike_events`).
+* **Coarse event code** (payload version 2): a chunk whose events would take more than half
+  of its byte budget (200x) codes them with gains three times coarser and shapes from the
+  codebook merged to 8 (both derived from the model, a flag in the chunk head): about 3 bits
+  less per event, which go to the layer (on the quick synthetic recording at 200x the LFP
+  SNDR rises from 12.8 to 16.6 dB, spike-window SNDR falls 0.7 dB). Version 1 chunks decode
+  as before.
 * **Comfort noise** (LFP mode): seeded spike-band noise at each channel's coded MAD level, so a
   sorter that sets its threshold from the decoded signal itself sees the original noise floor.
 
@@ -77,6 +83,8 @@ log = logging.getLogger(__name__)
 
 _HEAD = struct.Struct("<BdI")  # flags, step, number of events
 _HAS_RESIDUAL = 1
+_COARSE = 2  # payload version 2: the chunk's events use the coarse event code
+_COARSE_SHARE = 0.5  # ... when the fine events would take more than this part of its budget
 _PROBE_SAMPLES = 1 << 20
 _FILL = 0.995  # a chunk's payload may use 99.5–100% of its byte budget
 _FILTER_HALF = 4  # resampling filter half-length, in LFP-rate samples
@@ -132,6 +140,7 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
 
     config_cls = SpikeLfpConfig
     config: SpikeLfpConfig
+    version = 2  # 2: chunks may carry the coarse event code (flag _COARSE); 1 decodes as before
     kinds = ("recording",)
     supports_lossy = True
     budgets = ("ratio",)  # or none: the config's step
@@ -146,8 +155,10 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
         self.state: dict[str, np.ndarray] | None = None
         self.fs: float | None = None
         self.state_version = 0
-        self._fbook: tuple[int, np.ndarray] | None = None
+        self._fbook: tuple[Any, np.ndarray] | None = None
         self._texture: np.ndarray | None = None
+        self._coarse = False
+        self._coarse_cache: tuple[int, dict[str, np.ndarray]] | None = None
 
     # ---- geometry -----------------------------------------------------------------------
     def _decimation(self) -> int:
@@ -297,18 +308,36 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
     # ---- chunks -------------------------------------------------------------------------
     def encode_block(self, block: np.ndarray, ctx: BlockContext) -> BlockResult:
         payload, _, est, step = self._code_chunk(block, ctx.target_bytes, ctx.stream)
-        return BlockResult(payload, est, {"step": step})
+        return BlockResult(payload, est, {"step": step, "coarse_events": ctx.stream["coarse"]})
 
     def _code_chunk(
         self, block: np.ndarray, target: float | None, stream: dict[str, Any]
     ) -> tuple[bytes, np.ndarray, float, float]:
+        try:
+            return self._code_chunk_events(block, target, stream)
+        finally:
+            self._coarse = False
+
+    def _code_chunk_events(
+        self, block: np.ndarray, target: float | None, stream: dict[str, Any]
+    ) -> tuple[bytes, np.ndarray, float, float]:
         """(payload, reconstruction, estimated bits, step) of one chunk; ``target``: its byte
-        budget (None: the config's step); ``stream`` carries the last step to the next chunk."""
+        budget (None: the config's step); ``stream`` carries the last step to the next chunk.
+
+        When the events alone would take more than ``_COARSE_SHARE`` of the budget, they are
+        coded with the coarse event code (gains ``COARSE_GAIN`` times coarser, shapes from the
+        codebook merged to ``COARSE_SHAPES``): fewer bits per event, so the layer (the LFP at
+        200x) keeps more of the budget."""
         assert self.state is not None and self.fs is not None
         x = block.astype(np.float64)
         rows, n = x.shape
         ev_list, levels, f = self._events(x)
+        self._coarse = False
         ev = self._event_symbols(ev_list, levels, f)
+        if target is not None and len(self._code_events(ev)[0]) > _COARSE_SHARE * target:
+            self._coarse = True
+            ev = self._event_symbols(ev_list, levels, f)
+        stream["coarse"] = self._coarse
         noise = self._noise_for(rows, n, levels, len(ev[0]))
         self._closed_loop((rows, n), ev, levels, noise)
         events, events_bits = self._code_events(ev)
@@ -348,7 +377,8 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
         steps = self._steps(step, fine)
         q = deadzone_quantize(z, steps, dz)
         recon = self._layer_recon(deadzone_dequantize(q, steps, dz), m, n) + spikes
-        head = _HEAD.pack(_HAS_RESIDUAL if self.config.residual else 0, step, len(ev[0]))
+        flags = (_HAS_RESIDUAL if self.config.residual else 0) | (_COARSE if self._coarse else 0)
+        head = _HEAD.pack(flags, step, len(ev[0]))
         lv = levels.astype("<f2").tobytes()
         payload = pack_sections([head, lv, events, layer(step)])
         side = len(payload) - len(events) - len(layer(step))  # head, levels, section lengths
@@ -396,6 +426,12 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
         return self._lfp_up(self._idwt(coeffs, m), n)
 
     def decode_block(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
+        try:
+            return self._decode_chunk(payload, ctx)
+        finally:
+            self._coarse = False
+
+    def _decode_chunk(self, payload: memoryview, ctx: BlockContext) -> np.ndarray:
         rows, frames, dtype = ctx.rows, ctx.frames, ctx.dtype
         self._fitted()
         st = self.state
@@ -408,17 +444,19 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
         if len(sec[0]) != _HEAD.size:
             raise CorruptStreamError("spike-lfp: bad chunk head")
         flags, step, count = _HEAD.unpack(sec[0])
-        if flags != (_HAS_RESIDUAL if self.config.residual else 0) or not (
+        coarse = _COARSE if ctx.codec_version >= 2 else 0
+        if flags & ~coarse != (_HAS_RESIDUAL if self.config.residual else 0) or not (
             math.isfinite(step) and step > 0
         ):
             raise CorruptStreamError("spike-lfp: chunk head does not match the stream")
+        self._coarse = bool(flags & _COARSE)
         if count > frames * rows:
             raise CorruptStreamError("spike-lfp: more events than samples")
         levels = array_from(sec[1], "<f2", rows, "levels").astype(np.float64)
         if not np.isfinite(levels).all():
             raise CorruptStreamError("spike-lfp: bad levels")
         ev = self._decode_events(sec[2], count, frames)
-        if count and (ev[1].max() >= rows or ev[2].max() >= len(st["codebook"])):
+        if count and (ev[1].max() >= rows or ev[2].max() >= len(self._book()[0])):
             raise CorruptStreamError("spike-lfp: event symbol out of range")
         m = frames if self.config.residual else -(-frames // self._decimation())
         n_q = self._dwt(np.zeros((1, m)))[0].shape[1]
@@ -453,6 +491,19 @@ class SpikeLfpCodec(SpikeEventCoder, Codec):
         return data.with_samples(
             to_output(np.concatenate(parts, axis=1), x.dtype) if parts else x.copy()
         )
+
+    def stream_encoder(self, **options: Any) -> Any:
+        """A :class:`~ratecraft.codecs.learned.spike_lfp_stream.StreamEncoder`: windows pushed
+        one at a time (``push(window) -> bytes``), state carried between them."""
+        from ratecraft.codecs.learned.spike_lfp_stream import StreamEncoder
+
+        return StreamEncoder(self, **options)
+
+    def stream_decoder(self) -> Any:
+        """The :class:`~ratecraft.codecs.learned.spike_lfp_stream.StreamDecoder` of this model."""
+        from ratecraft.codecs.learned.spike_lfp_stream import StreamDecoder
+
+        return StreamDecoder(self)
 
     def stream_params(self) -> dict[str, Any]:
         return {}  # everything the decoder needs is in the model the header names
