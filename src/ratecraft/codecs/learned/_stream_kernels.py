@@ -15,6 +15,22 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _sections(v: np.ndarray, sos: np.ndarray, z: np.ndarray) -> None:
+    """One time step of every channel through the sections ``sos``, in place on ``v``
+    (one value per channel), with the state ``z`` (S × 2 × rows) updated."""
+    for s in range(sos.shape[0]):
+        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+        z0 = z[s, 0]
+        z1 = z[s, 1]
+        for r in range(v.shape[0]):
+            u = v[r]
+            o = b0 * u + z0[r]
+            z0[r] = b1 * u - a1 * o + z1[r]
+            z1[r] = b2 * u - a2 * o
+            v[r] = o
+
+
 @njit(cache=True, nogil=True)
 def forward(x: np.ndarray, sos: np.ndarray, z: np.ndarray, out: np.ndarray) -> None:
     """``out[t, r]`` = the sections ``sos`` (S × 6, float32) run over time-major ``x[t, r]``
@@ -25,16 +41,7 @@ def forward(x: np.ndarray, sos: np.ndarray, z: np.ndarray, out: np.ndarray) -> N
         xt = x[t]
         for r in range(rows):
             yt[r] = xt[r]
-        for s in range(sos.shape[0]):
-            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-            z0 = z[s, 0]
-            z1 = z[s, 1]
-            for r in range(rows):
-                v = yt[r]
-                o = b0 * v + z0[r]
-                z0[r] = b1 * v - a1 * o + z1[r]
-                z1[r] = b2 * v - a2 * o
-                yt[r] = o
+        _sections(yt, sos, z)
 
 
 @njit(cache=True, nogil=True)
@@ -52,16 +59,7 @@ def backward(y: np.ndarray, sos: np.ndarray, zi: np.ndarray, out: np.ndarray) ->
     for t in range(n - 1, -1, -1):
         for r in range(rows):
             v[r] = y[t, r]
-        for s in range(S):
-            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-            z0 = z[s, 0]
-            z1 = z[s, 1]
-            for r in range(rows):
-                u = v[r]
-                o = b0 * u + z0[r]
-                z0[r] = b1 * u - a1 * o + z1[r]
-                z1[r] = b2 * u - a2 * o
-                v[r] = o
+        _sections(v, sos, z)
         for r in range(rows):
             out[r, t] = v[r]
 
